@@ -1,0 +1,134 @@
+/**
+ * Byte sizes of wire messages, without encoding anything: what the prioritizer and the
+ * baselines use to turn a byte budget into a number of entries. The layouts are specified at
+ * the top of codec.ts; these functions must agree with them (codec.test.ts checks it).
+ */
+
+/** Largest data-channel frame we send. 64 KiB is safe on every browser's SCTP stack. */
+export const MAX_FRAME_BYTES = 65_536;
+/** Fixed header of a chunk frame (see codec.ts). */
+export const FRAME_HEADER_BYTES = 24;
+/** Payload bytes a chunk frame can carry. */
+export const MAX_CHUNK_BYTES = MAX_FRAME_BYTES - FRAME_HEADER_BYTES;
+/** Fixed header of every message (type, version, length, checksum). */
+export const MESSAGE_HEADER_BYTES = 12;
+/** Fixed header of an update message, including the message header. */
+export const UPDATE_HEADER_BYTES = 48;
+/** Fixed header of a parameter message, including the message header. */
+export const PARAMS_HEADER_BYTES = 32;
+
+export type ValueType = 'f32' | 'f16';
+export type UpdateEncoding = 'dense' | 'sparse-varint' | 'sparse-bitmap' | 'range';
+
+export const valueBytes = (valueType: ValueType): number => (valueType === 'f32' ? 4 : 2);
+export const pad4 = (n: number): number => (n + 3) & ~3;
+
+/** Bytes of an unsigned LEB128 varint holding `v` (v >= 0, v < 2^32). */
+export function varintBytes(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  return 5;
+}
+
+/** Exact size of a dense update of P values. */
+export const denseUpdateBytes = (paramCount: number, valueType: ValueType): number =>
+  UPDATE_HEADER_BYTES + pad4(paramCount * valueBytes(valueType));
+
+/** Exact size of a bitmap-coded sparse update with k entries out of P. */
+export const bitmapUpdateBytes = (paramCount: number, k: number, valueType: ValueType): number =>
+  UPDATE_HEADER_BYTES + pad4(Math.ceil(paramCount / 8)) + pad4(k * valueBytes(valueType));
+
+/** Exact size of a contiguous-range update of n values. */
+export const rangeUpdateBytes = (n: number, valueType: ValueType): number =>
+  UPDATE_HEADER_BYTES + 4 + pad4(n * valueBytes(valueType));
+
+/**
+ * Size of a varint-coded sparse update with k entries spread over P, before the indices are
+ * known. Deltas of sorted indices sum to at most P, and the varint length is concave in the
+ * delta, so evenly spread indices are the worst case: this is an upper bound up to the
+ * first-index term.
+ */
+export function varintUpdateBytesEstimate(
+  paramCount: number,
+  k: number,
+  valueType: ValueType,
+): number {
+  if (k <= 0) return UPDATE_HEADER_BYTES;
+  const perIndex = varintBytes(Math.ceil(paramCount / k));
+  return UPDATE_HEADER_BYTES + pad4(k * perIndex) + pad4(k * valueBytes(valueType));
+}
+
+/** The smaller of the two sparse codings for k of P entries (estimate for varint). */
+export const sparseUpdateBytesEstimate = (
+  paramCount: number,
+  k: number,
+  valueType: ValueType,
+): number =>
+  Math.min(
+    varintUpdateBytesEstimate(paramCount, k, valueType),
+    bitmapUpdateBytes(paramCount, k, valueType),
+  );
+
+/** Bytes on the data channel for a message of `messageBytes`: the message plus frame headers. */
+export const wireBytes = (messageBytes: number): number =>
+  messageBytes + FRAME_HEADER_BYTES * Math.max(1, Math.ceil(messageBytes / MAX_CHUNK_BYTES));
+
+export type EntryBudget =
+  | { readonly kind: 'dense' }
+  | { readonly kind: 'sparse'; readonly k: number }
+  | { readonly kind: 'none' };
+
+/** Largest k in [lo, hi] with fits(k), for a predicate that is monotone on that interval; 0 if none. */
+function largestFitting(lo: number, hi: number, fits: (k: number) => boolean): number {
+  if (lo > hi || !fits(lo)) return 0;
+  while (lo < hi) {
+    const mid = lo + Math.ceil((hi - lo) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Largest delta a varint of v bytes holds. */
+const VARINT_MAX = [0, 0x7f, 0x3fff, 0x1fffff, 0xfffffff, Number.POSITIVE_INFINITY];
+
+/**
+ * How many entries of a P-vector fit in `budgetBytes` of wire bytes (frame headers included).
+ * Dense when the whole vector fits (sparse would then never be smaller for k = P); otherwise
+ * the largest k whose sparse message fits; 'none' when not even one entry fits.
+ */
+export function entriesForBudget(
+  paramCount: number,
+  budgetBytes: number,
+  valueType: ValueType,
+): EntryBudget {
+  if (!(budgetBytes > 0) || paramCount <= 0) return { kind: 'none' };
+  if (wireBytes(denseUpdateBytes(paramCount, valueType)) <= budgetBytes) return { kind: 'dense' };
+  const within = (bytes: number) => wireBytes(bytes) <= budgetBytes;
+  // Bitmap size grows with k: one search over [1, P].
+  let best = largestFitting(1, paramCount, (k) =>
+    within(bitmapUpdateBytes(paramCount, k, valueType)),
+  );
+  // The varint estimate is not monotone in k (per-index bytes drop as indices get denser), but
+  // it is within each range of k where the per-index byte count is constant: search each range.
+  let high = paramCount;
+  for (let v = 1; v <= 5 && high >= 1; v++) {
+    const low = Math.max(1, Math.ceil(paramCount / (VARINT_MAX[v] as number)));
+    const k = largestFitting(low, high, (n) =>
+      within(varintUpdateBytesEstimate(paramCount, n, valueType)),
+    );
+    if (k > best) best = k;
+    high = low - 1;
+  }
+  if (best === 0) return { kind: 'none' };
+  // Where sparse is as large as dense would be, dense carries more for the same bytes.
+  if (
+    sparseUpdateBytesEstimate(paramCount, best, valueType) >=
+    denseUpdateBytes(paramCount, valueType)
+  ) {
+    return { kind: 'dense' };
+  }
+  return { kind: 'sparse', k: best };
+}

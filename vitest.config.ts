@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit and property tests live beside the source as *.test.ts and run in Node.
+// End-to-end browser tests (playwright/) have their own runner.
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'dist/**', 'playwright/**'],
+    environment: 'node',
+    testTimeout: 60_000,
+  },
+});
