@@ -8,5 +8,8 @@ export default defineConfig({
     exclude: ['node_modules/**', 'dist/**', 'playwright/**'],
     environment: 'node',
     testTimeout: 60_000,
+    // The JSON report feeds the closing summary line of .ci/run (scripts/test-summary.mjs).
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });

@@ -1,0 +1,130 @@
+/**
+ * Core micro-benchmark: exact top-k selection and the wire codec at P = 100k, 1M and 10M with
+ * k = 1% and 10%. Prints a markdown table (median of repeated runs after a warm-up).
+ *
+ *   npm run bench:core                 # full table
+ *   npm run bench:core -- --quick      # P = 100k and 1M only
+ *   npm run bench:core -- --json out.json
+ */
+
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import {
+  createTopKScratch,
+  decodeMessage,
+  encodeUpdate,
+  selectTopK,
+  type UpdateMeta,
+} from '../core';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } },
+});
+
+/** Seeded normal-ish values (sum of uniforms), like a gradient: many small, few large. */
+function gradientLike(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (rand() + rand() + rand() - 1.5) * 1e-3;
+  return v;
+}
+
+/** Median wall time in ms of `fn` over `reps` runs after `warmup` runs. */
+function time(fn: () => void, reps: number, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    samples.push(performance.now() - t0);
+  }
+  samples.sort((x, y) => x - y);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+interface Row {
+  P: number;
+  kPercent: number;
+  topkMs: number;
+  sparseEncodeDecodeMs: number;
+  sparseBytes: number;
+  denseEncodeDecodeMs: number;
+  denseGBps: number;
+}
+
+const sizes = args.quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000];
+const rows: Row[] = [];
+for (const P of sizes) {
+  const values = gradientLike(P, P);
+  const scratch = createTopKScratch(P);
+  const reps = P >= 10_000_000 ? 5 : 21;
+  const meta: UpdateMeta = {
+    step: 1,
+    batchSize: 64,
+    capacity: 1000,
+    weight: 0.5,
+    paramCount: P,
+    valueType: 'f32',
+  };
+  let sink = 0;
+  const denseMs = time(() => {
+    const bytes = encodeUpdate(meta, { encoding: 'dense', values });
+    const r = decodeMessage(bytes);
+    if (!r.ok) throw r.error;
+    sink += bytes.length;
+  }, reps);
+  for (const kPercent of [1, 10]) {
+    const k = Math.round((P * kPercent) / 100);
+    const topkMs = time(() => {
+      sink += selectTopK(values, k, scratch).length;
+    }, reps);
+    const indices = selectTopK(values, k, scratch).slice();
+    const picked = new Float32Array(k);
+    for (let i = 0; i < k; i++) picked[i] = values[indices[i]!]!;
+    let sparseBytes = 0;
+    const sparseMs = time(() => {
+      const bytes = encodeUpdate(meta, { encoding: 'sparse', indices, values: picked });
+      const r = decodeMessage(bytes);
+      if (!r.ok) throw r.error;
+      sparseBytes = bytes.length;
+    }, reps);
+    rows.push({
+      P,
+      kPercent,
+      topkMs,
+      sparseEncodeDecodeMs: sparseMs,
+      sparseBytes,
+      denseEncodeDecodeMs: denseMs,
+      // Bytes of the dense message per second of encode + decode together.
+      denseGBps: (4 * P) / (denseMs / 1000) / 1e9,
+    });
+  }
+  if (sink < 0) console.log(sink);
+}
+
+const fmt = (x: number, d = 2) => x.toFixed(d);
+const lines = [
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, Node ${process.version}`,
+  '',
+  '| P | k | top-k (ms) | sparse encode+decode (ms) | sparse message | dense encode+decode (ms) | dense throughput (GB/s) |',
+  '|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map(
+    (r) =>
+      `| ${r.P.toLocaleString('en')} | ${r.kPercent}% | ${fmt(r.topkMs)} | ${fmt(r.sparseEncodeDecodeMs)} | ${(r.sparseBytes / 1024).toFixed(0)} KiB | ${fmt(r.denseEncodeDecodeMs)} | ${fmt(r.denseGBps)} |`,
+  ),
+  '',
+  'Targets: top-k of 1M in < 15 ms; encode + decode of a 1% sparse 1M update in < 5 ms; dense encode + decode > 1 GB/s.',
+];
+console.log(lines.join('\n'));
+if (args.json)
+  writeFileSync(
+    args.json,
+    `${JSON.stringify({ machine: cpus()[0]?.model, node: process.version, rows }, null, 2)}\n`,
+  );

@@ -1,0 +1,54 @@
+/**
+ * IEEE 754 half precision <-> single precision, for fp16 update values on the wire.
+ * Node 20 has no Float16Array, so the conversion works on the float32 bit pattern.
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Largest finite half-precision value. */
+export const F16_MAX = 65504;
+
+/**
+ * Half-precision bits of `x`, rounded to nearest even. Values beyond F16_MAX become infinity
+ * (callers refuse those: see codec.ts), NaN stays NaN.
+ */
+export function toF16Bits(x: number): number {
+  f32[0] = x;
+  const bits = u32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the implicit-one mantissa into place, round to nearest even.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let h = m >>> shift;
+    if (rest > half || (rest === half && (h & 1) === 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // Round to nearest even; a carry out of the mantissa correctly bumps the exponent.
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++;
+  return sign | h;
+}
+
+/** The float value of half-precision bits `h` (0 <= h < 65536). */
+export function fromF16Bits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** `x` as it arrives after an fp16 round trip: what error feedback must subtract. */
+export const roundToF16 = (x: number): number => fromF16Bits(toF16Bits(x));

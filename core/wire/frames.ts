@@ -1,0 +1,249 @@
+/**
+ * Frames: cutting a message into data-channel frames of at most 64 KiB, acknowledging it, and
+ * reassembling it on the other side. The byte layout is specified at the top of codec.ts.
+ * The reassembler is a plain state object; time comes in as an argument (core has no clock).
+ */
+
+import { CodecError } from '../errors';
+import { err, ok, type Result } from '../result';
+import { checksum } from './checksum';
+import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, MAX_FRAME_BYTES } from './sizes';
+
+const MAGIC0 = 0x44;
+const MAGIC1 = 0x4c;
+const FRAME_VERSION = 1;
+const KIND_CHUNK = 1;
+const KIND_ACK = 2;
+export const ACK_FRAME_BYTES = 20;
+
+export interface ChunkFrame {
+  readonly kind: 'chunk';
+  readonly msgId: number;
+  readonly seq: number;
+  readonly count: number;
+  readonly messageBytes: number;
+  /** A view into the frame's bytes. */
+  readonly payload: Uint8Array;
+}
+
+export interface AckFrame {
+  readonly kind: 'ack';
+  readonly msgId: number;
+  readonly messageBytes: number;
+  /** 'refused': the message arrived whole but failed to decode (counted by the receiver). */
+  readonly status: 'accepted' | 'refused';
+}
+
+export type Frame = ChunkFrame | AckFrame;
+
+/** Number of frames a message of `messageBytes` needs. */
+export const chunkCount = (messageBytes: number): number =>
+  Math.max(1, Math.ceil(messageBytes / MAX_CHUNK_BYTES));
+
+function writeFrameStart(view: DataView, kind: number): void {
+  view.setUint8(0, MAGIC0);
+  view.setUint8(1, MAGIC1);
+  view.setUint8(2, FRAME_VERSION);
+  view.setUint8(3, kind);
+}
+
+/**
+ * Cuts `message` into frames ready for `channel.send`.
+ * @example for (const frame of chunkMessage(nextId++, encodeUpdate(meta, payload))) channel.send(frame);
+ */
+export function chunkMessage(msgId: number, message: Uint8Array): Uint8Array[] {
+  if (!(Number.isInteger(msgId) && msgId >= 0 && msgId <= 0xffff_ffff)) {
+    throw new CodecError('bad-field', 'msgId must be a u32');
+  }
+  if (message.length > 0xffff_ffff) throw new CodecError('too-large', 'message exceeds 4 GiB');
+  const count = chunkCount(message.length);
+  const frames: Uint8Array[] = [];
+  for (let seq = 0; seq < count; seq++) {
+    const from = seq * MAX_CHUNK_BYTES;
+    const to = Math.min(message.length, from + MAX_CHUNK_BYTES);
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + (to - from));
+    const view = new DataView(frame.buffer);
+    writeFrameStart(view, KIND_CHUNK);
+    view.setUint32(4, msgId, true);
+    view.setUint32(8, seq, true);
+    view.setUint32(12, count, true);
+    view.setUint32(16, message.length, true);
+    view.setUint32(20, checksum(frame, 0, 20), true);
+    frame.set(message.subarray(from, to), FRAME_HEADER_BYTES);
+    frames.push(frame);
+  }
+  return frames;
+}
+
+/** The acknowledgement a receiver sends for every reassembled message. */
+export function encodeAck(
+  msgId: number,
+  messageBytes: number,
+  status: AckFrame['status'] = 'accepted',
+): Uint8Array {
+  const frame = new Uint8Array(ACK_FRAME_BYTES);
+  const view = new DataView(frame.buffer);
+  writeFrameStart(view, KIND_ACK);
+  view.setUint32(4, msgId >>> 0, true);
+  view.setUint32(8, messageBytes >>> 0, true);
+  view.setUint32(12, status === 'accepted' ? 0 : 1, true);
+  view.setUint32(16, checksum(frame, 0, 16), true);
+  return frame;
+}
+
+/** Parses one frame as it came off the data channel. Never throws. */
+export function decodeFrame(bytes: Uint8Array): Result<Frame, CodecError> {
+  const bad = (code: CodecError['code'], message: string) => err(new CodecError(code, message));
+  if (bytes.length < 4) return bad('truncated', `frame of ${bytes.length} bytes`);
+  if (bytes.length > MAX_FRAME_BYTES)
+    return bad('too-large', `frame of ${bytes.length} bytes exceeds 64 KiB`);
+  if (bytes[0] !== MAGIC0 || bytes[1] !== MAGIC1) return bad('bad-magic', 'not a DLion frame');
+  if (bytes[2] !== FRAME_VERSION)
+    return bad('bad-version', `frame version ${bytes[2]} is not ${FRAME_VERSION}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const kind = bytes[3];
+  if (kind === KIND_ACK) {
+    if (bytes.length < ACK_FRAME_BYTES) return bad('truncated', 'ack frame is incomplete');
+    if (bytes.length > ACK_FRAME_BYTES) return bad('extended', 'ack frame has trailing bytes');
+    if (view.getUint32(16, true) !== checksum(bytes, 0, 16))
+      return bad('checksum', 'ack checksum mismatch');
+    const status = view.getUint32(12, true);
+    if (status > 1) return bad('bad-field', `ack status ${status}`);
+    return ok({
+      kind: 'ack',
+      msgId: view.getUint32(4, true),
+      messageBytes: view.getUint32(8, true),
+      status: status === 0 ? 'accepted' : 'refused',
+    });
+  }
+  if (kind !== KIND_CHUNK) return bad('bad-kind', `unknown frame kind ${kind}`);
+  if (bytes.length < FRAME_HEADER_BYTES) return bad('truncated', 'chunk header is incomplete');
+  if (view.getUint32(20, true) !== checksum(bytes, 0, 20))
+    return bad('checksum', 'frame header checksum mismatch');
+  const msgId = view.getUint32(4, true);
+  const seq = view.getUint32(8, true);
+  const count = view.getUint32(12, true);
+  const messageBytes = view.getUint32(16, true);
+  if (count !== chunkCount(messageBytes))
+    return bad('bad-field', `count ${count} for ${messageBytes} bytes`);
+  if (seq >= count) return bad('bad-field', `seq ${seq} of ${count}`);
+  const expected = Math.min(MAX_CHUNK_BYTES, messageBytes - seq * MAX_CHUNK_BYTES);
+  const got = bytes.length - FRAME_HEADER_BYTES;
+  if (got < expected) return bad('truncated', `chunk ${seq} carries ${got} of ${expected} bytes`);
+  if (got > expected)
+    return bad('extended', `chunk ${seq} carries ${got} bytes, expected ${expected}`);
+  return ok({
+    kind: 'chunk',
+    msgId,
+    seq,
+    count,
+    messageBytes,
+    payload: bytes.subarray(FRAME_HEADER_BYTES),
+  });
+}
+
+interface Pending {
+  readonly buffer: Uint8Array;
+  readonly seen: Uint8Array;
+  received: number;
+  readonly startedAtMs: number;
+}
+
+export interface ReassemblerOptions {
+  /** Largest message accepted (default 64 MiB: a 16M-parameter vector). */
+  readonly maxMessageBytes?: number;
+  /** Partial messages kept at once; the oldest is dropped beyond it (default 16). */
+  readonly maxPending?: number;
+}
+
+/** Reassembly state for one link. */
+export interface Reassembler {
+  readonly maxMessageBytes: number;
+  readonly maxPending: number;
+  readonly pending: Map<number, Pending>;
+  /** Partial messages dropped (evicted or timed out), for the link's counters. */
+  dropped: number;
+}
+
+export const createReassembler = (opts: ReassemblerOptions = {}): Reassembler => ({
+  maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
+  maxPending: opts.maxPending ?? 16,
+  pending: new Map(),
+  dropped: 0,
+});
+
+/**
+ * Adds one chunk. Returns the whole message once its last chunk arrives, undefined while it is
+ * incomplete, or an error for a chunk that contradicts the ones before it (the partial message
+ * is then dropped: its other chunks will be refused or time out).
+ */
+export function pushChunk(
+  r: Reassembler,
+  chunk: ChunkFrame,
+  nowMs: number,
+): Result<Uint8Array | undefined, CodecError> {
+  if (chunk.messageBytes > r.maxMessageBytes) {
+    return err(
+      new CodecError(
+        'too-large',
+        `message of ${chunk.messageBytes} bytes exceeds ${r.maxMessageBytes}`,
+      ),
+    );
+  }
+  if (chunk.count === 1) {
+    // The common small message: no copy, no bookkeeping. Copied into its own buffer only when
+    // the view is misaligned (decoders need 4-byte alignment for typed views).
+    const p = chunk.payload;
+    return ok((p.byteOffset & 3) === 0 ? p : p.slice());
+  }
+  let entry = r.pending.get(chunk.msgId);
+  if (entry && entry.buffer.length !== chunk.messageBytes) {
+    r.pending.delete(chunk.msgId);
+    r.dropped++;
+    return err(
+      new CodecError('bad-field', `chunk of message ${chunk.msgId} disagrees on its length`),
+    );
+  }
+  if (!entry) {
+    if (r.pending.size >= r.maxPending) {
+      // Maps iterate in insertion order: the first key is the oldest partial message.
+      const oldest = r.pending.keys().next().value;
+      if (oldest !== undefined) r.pending.delete(oldest);
+      r.dropped++;
+    }
+    entry = {
+      buffer: new Uint8Array(chunk.messageBytes),
+      seen: new Uint8Array(chunk.count),
+      received: 0,
+      startedAtMs: nowMs,
+    };
+    r.pending.set(chunk.msgId, entry);
+  }
+  if (entry.seen[chunk.seq] === 1) {
+    return err(
+      new CodecError(
+        'duplicate-chunk',
+        `chunk ${chunk.seq} of message ${chunk.msgId} arrived twice`,
+      ),
+    );
+  }
+  entry.seen[chunk.seq] = 1;
+  entry.buffer.set(chunk.payload, chunk.seq * MAX_CHUNK_BYTES);
+  entry.received++;
+  if (entry.received < chunk.count) return ok(undefined);
+  r.pending.delete(chunk.msgId);
+  return ok(entry.buffer);
+}
+
+/** Drops partial messages older than `timeoutMs`; returns how many. */
+export function expirePending(r: Reassembler, nowMs: number, timeoutMs: number): number {
+  let n = 0;
+  for (const [id, entry] of r.pending) {
+    if (nowMs - entry.startedAtMs > timeoutMs) {
+      r.pending.delete(id);
+      n++;
+    }
+  }
+  r.dropped += n;
+  return n;
+}
