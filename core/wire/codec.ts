@@ -74,8 +74,8 @@
 
 import { CodecError } from '../errors';
 import { err, ok, type Result } from '../result';
-import { CHECKSUM_SEED, finishChecksum, mixBytes, mixWords } from './checksum';
-import { F16_MAX, toF16Bits } from './fp16';
+import { absorbWords, createChecksum, finishChecksum } from './checksum';
+import { F16_MAX, f16ToF32Array, f32ToF16Array } from './fp16';
 import {
   PARAMS_HEADER_BYTES,
   pad4,
@@ -94,7 +94,6 @@ const TYPE_CONTROL = 3;
 const CONTROL_HEADER_BYTES = 16;
 const ENCODINGS: readonly UpdateEncoding[] = ['dense', 'sparse-varint', 'sparse-bitmap', 'range'];
 const U32_MAX = 0xffff_ffff;
-const EXP_MASK = 0x7f80_0000;
 
 /** What travels with every update besides its values. */
 export interface UpdateMeta {
@@ -152,12 +151,29 @@ function writeMessageHeader(view: DataView, type: number, byteLength: number): v
   view.setUint32(4, byteLength, true);
 }
 
-/** Sets the checksum field of a finished message (all bytes but [8, 12) are final). */
-function sealMessage(bytes: Uint8Array): void {
+/**
+ * Checksum of a message (bytes [0, 8) then [12, end)), checking on the way that the words in
+ * [finiteFrom, finiteTo) are finite float32 values: one pass over a dense update, not two.
+ */
+function messageChecksum(
+  bytes: Uint8Array,
+  finiteFrom = 12,
+  finiteTo = 12,
+): { sum: number; finite: boolean } {
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-  let h = mixWords(CHECKSUM_SEED, words, 0, 2);
-  h = mixWords(h, words, 3, words.length);
-  words[2] = finishChecksum(h, bytes.length - 4);
+  const s = createChecksum();
+  absorbWords(s, words, 0, 2);
+  absorbWords(s, words, 3, finiteFrom >>> 2);
+  const finite = absorbWords(s, words, finiteFrom >>> 2, finiteTo >>> 2, true);
+  absorbWords(s, words, finiteTo >>> 2, words.length);
+  return { sum: finishChecksum(s), finite };
+}
+
+/** Sets the checksum field of a finished message; refuses non-finite f32 values in the range. */
+function sealMessage(bytes: Uint8Array, finiteFrom?: number, finiteTo?: number): void {
+  const { sum, finite } = messageChecksum(bytes, finiteFrom, finiteTo);
+  if (!finite) fail('non-finite', 'a value is not finite');
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setUint32(8, sum, true);
 }
 
 /** Writes `values` at byte `offset` of `bytes` as f32 or f16; refuses non-finite values. */
@@ -168,22 +184,16 @@ function writeValues(
   valueType: ValueType,
 ): void {
   if (valueType === 'f32') {
-    const out = new Float32Array(bytes.buffer, bytes.byteOffset + offset, values.length);
-    out.set(values);
-    const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
-    for (let i = 0; i < words.length; i++) {
-      if ((words[i]! & EXP_MASK) === EXP_MASK) fail('non-finite', `value ${i} is not finite`);
-    }
+    // Finiteness is checked by sealMessage while it sums these words.
+    new Float32Array(bytes.buffer, bytes.byteOffset + offset, values.length).set(values);
     return;
   }
   const out = new Uint16Array(bytes.buffer, bytes.byteOffset + offset, values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) fail('non-finite', `value ${i} is not finite`);
-    const h = toF16Bits(v);
-    if ((h & 0x7c00) === 0x7c00)
-      fail('fp16-overflow', `value ${i} (${v}) exceeds the fp16 range ±${F16_MAX}`);
-    out[i] = h;
+  const bad = f32ToF16Array(values, out);
+  if (bad >= 0) {
+    const v = values[bad]!;
+    if (!Number.isFinite(v)) fail('non-finite', `value ${bad} is not finite`);
+    fail('fp16-overflow', `value ${bad} (${v}) exceeds the fp16 range ±${F16_MAX}`);
   }
 }
 
@@ -215,12 +225,27 @@ function varintSectionBytes(indices: Uint32Array, paramCount: number): number {
 }
 
 /**
+ * The buffer a message is written to: a prefix of the caller's `out` when it is large enough
+ * and 4-byte aligned (a peer that sends every step reuses one buffer instead of faulting in
+ * fresh pages each time; RTCDataChannel.send copies, so reuse after send is safe), else new.
+ */
+function outputBuffer(out: Uint8Array | undefined, byteLength: number): Uint8Array {
+  if (out && out.length >= byteLength && (out.byteOffset & 3) === 0)
+    return out.subarray(0, byteLength);
+  return new Uint8Array(byteLength);
+}
+
+/**
  * Encodes an update message. Sparse payloads are coded as varint gaps or as a bitmap, whichever
  * is smaller.
  * @example encodeUpdate({ step: 3, batchSize: 32, capacity: 900, weight: 0.25, paramCount: P, valueType: 'f32' },
  *                       { encoding: 'sparse', indices, values })
  */
-export function encodeUpdate(meta: UpdateMeta, payload: UpdatePayload): Uint8Array {
+export function encodeUpdate(
+  meta: UpdateMeta,
+  payload: UpdatePayload,
+  out?: Uint8Array,
+): Uint8Array {
   checkMeta(meta);
   const P = meta.paramCount;
   const n = payload.values.length;
@@ -245,8 +270,13 @@ export function encodeUpdate(meta: UpdateMeta, payload: UpdatePayload): Uint8Arr
   const valuesOffset = UPDATE_HEADER_BYTES + pad4(indexBytes);
   const byteLength = valuesOffset + pad4(n * valueBytes(meta.valueType));
   if (byteLength > U32_MAX) fail('too-large', 'update does not fit in a message');
-  const bytes = new Uint8Array(byteLength);
-  const view = new DataView(bytes.buffer);
+  const bytes = outputBuffer(out, byteLength);
+  // A reused buffer holds an older message: clear what is not overwritten below.
+  if (out !== undefined) {
+    bytes.fill(0, 0, valuesOffset);
+    bytes.fill(0, valuesOffset + n * valueBytes(meta.valueType));
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   writeMessageHeader(view, TYPE_UPDATE, byteLength);
   view.setUint32(12, meta.step, true);
   view.setUint32(16, meta.batchSize, true);
@@ -280,12 +310,13 @@ export function encodeUpdate(meta: UpdateMeta, payload: UpdatePayload): Uint8Arr
     }
   }
   writeValues(bytes, valuesOffset, payload.values, meta.valueType);
-  sealMessage(bytes);
+  if (meta.valueType === 'f32') sealMessage(bytes, valuesOffset, valuesOffset + 4 * n);
+  else sealMessage(bytes);
   return bytes;
 }
 
 /** Encodes a parameter vector for direct knowledge transfer. */
-export function encodeParams(p: Omit<ParamsMessage, 'type'>): Uint8Array {
+export function encodeParams(p: Omit<ParamsMessage, 'type'>, out?: Uint8Array): Uint8Array {
   const P = p.values.length;
   if (!isU32(p.step)) fail('bad-field', 'step must be a u32');
   if (!isU32(p.modelFingerprint)) fail('bad-field', 'modelFingerprint must be a u32');
@@ -293,15 +324,16 @@ export function encodeParams(p: Omit<ParamsMessage, 'type'>): Uint8Array {
   if (P < 1) fail('bad-length', 'parameter vector is empty');
   const byteLength = PARAMS_HEADER_BYTES + 4 * P;
   if (byteLength > U32_MAX) fail('too-large', 'parameters do not fit in a message');
-  const bytes = new Uint8Array(byteLength);
-  const view = new DataView(bytes.buffer);
+  const bytes = outputBuffer(out, byteLength);
+  if (out !== undefined) bytes.fill(0, 0, PARAMS_HEADER_BYTES);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   writeMessageHeader(view, TYPE_PARAMS, byteLength);
   view.setUint32(12, p.step, true);
   view.setUint32(16, P, true);
   view.setUint32(20, p.modelFingerprint, true);
   view.setFloat32(24, p.loss, true);
   writeValues(bytes, PARAMS_HEADER_BYTES, p.values, 'f32');
-  sealMessage(bytes);
+  sealMessage(bytes, PARAMS_HEADER_BYTES, byteLength);
   return bytes;
 }
 
@@ -327,49 +359,30 @@ function checkZero(bytes: Uint8Array, from: number, to: number, what: string): v
   for (let p = from; p < to; p++) if (bytes[p] !== 0) fail('bad-field', `${what} must be zero`);
 }
 
-/** Checks the values region and returns them as f32 (a view for f32, a new array for f16). */
+/**
+ * Verifies the message checksum; f32 values in [finiteFrom, finiteTo) are checked for
+ * finiteness in the same pass.
+ */
+function verify(bytes: Uint8Array, finiteFrom?: number, finiteTo?: number): void {
+  const { sum, finite } = messageChecksum(bytes, finiteFrom, finiteTo);
+  if (sum !== new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(8, true)) {
+    fail('checksum', 'message checksum mismatch');
+  }
+  if (!finite) fail('non-finite', 'a value is not finite');
+}
+
+/** The values region as f32: a view for f32 (checked by verify), a checked new array for f16. */
 function readValues(
   bytes: Uint8Array,
   offset: number,
   n: number,
   valueType: ValueType,
 ): Float32Array {
-  if (valueType === 'f32') {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + offset, n);
-    for (let i = 0; i < n; i++) {
-      if ((words[i]! & EXP_MASK) === EXP_MASK) fail('non-finite', `value ${i} is not finite`);
-    }
-    return new Float32Array(bytes.buffer, bytes.byteOffset + offset, n);
-  }
-  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset + offset, n);
-  const table = f16Table();
+  if (valueType === 'f32') return new Float32Array(bytes.buffer, bytes.byteOffset + offset, n);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const h = halves[i]!;
-    if ((h & 0x7c00) === 0x7c00) fail('non-finite', `value ${i} is not finite`);
-    out[i] = table[h]!;
-  }
+  const bad = f16ToF32Array(new Uint16Array(bytes.buffer, bytes.byteOffset + offset, n), out);
+  if (bad >= 0) fail('non-finite', `value ${bad} is not finite`);
   return out;
-}
-
-let f16TableCache: Float32Array | undefined;
-/** All 65 536 half-precision values as f32, built on first use (256 KiB). */
-function f16Table(): Float32Array {
-  if (f16TableCache) return f16TableCache;
-  const t = new Float32Array(65_536);
-  for (let h = 0; h < 65_536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    t[h] =
-      exp === 0
-        ? sign * mant * 2 ** -24
-        : exp === 0x1f
-          ? Number.NaN
-          : sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  f16TableCache = t;
-  return t;
 }
 
 function decodeUpdateBody(bytes: Uint8Array, view: DataView): UpdateMessage {
@@ -413,6 +426,8 @@ function decodeUpdateBody(bytes: Uint8Array, view: DataView): UpdateMessage {
     fail('truncated', `update needs ${expected} bytes, has ${bytes.length}`);
   if (bytes.length > expected)
     fail('extended', `update needs ${expected} bytes, has ${bytes.length}`);
+  if (valueType === 'f32') verify(bytes, valuesOffset, valuesOffset + valuesBytes);
+  else verify(bytes);
   checkZero(bytes, UPDATE_HEADER_BYTES + indexBytes, valuesOffset, 'index padding');
   checkZero(bytes, valuesOffset + valuesBytes, expected, 'value padding');
   const meta: UpdateMeta = { step, batchSize, capacity, weight, paramCount: P, valueType };
@@ -493,6 +508,7 @@ function decodeParamsBody(bytes: Uint8Array, view: DataView): ParamsMessage {
     fail('truncated', `params need ${expected} bytes, have ${bytes.length}`);
   if (bytes.length > expected)
     fail('extended', `params need ${expected} bytes, have ${bytes.length}`);
+  verify(bytes, PARAMS_HEADER_BYTES, expected);
   return {
     type: 'params',
     step,
@@ -510,6 +526,7 @@ function decodeControlBody(bytes: Uint8Array, view: DataView): ControlText {
     fail('truncated', `control needs ${expected} bytes, has ${bytes.length}`);
   if (bytes.length > expected)
     fail('extended', `control needs ${expected} bytes, has ${bytes.length}`);
+  verify(bytes);
   checkZero(bytes, CONTROL_HEADER_BYTES + textBytes, expected, 'text padding');
   const text = utf8Decode(bytes.subarray(CONTROL_HEADER_BYTES, CONTROL_HEADER_BYTES + textBytes));
   if (text === undefined) fail('bad-json', 'control text is not valid UTF-8');
@@ -547,10 +564,7 @@ function decodeChecked(input: Uint8Array): WireMessage {
   if (view.getUint8(1) !== WIRE_VERSION)
     fail('bad-version', `wire version ${view.getUint8(1)} is not ${WIRE_VERSION}`);
   if (view.getUint16(2, true) !== 0) fail('bad-field', 'reserved field must be 0');
-  let h = mixBytes(CHECKSUM_SEED, bytes, 0, 8);
-  h = mixBytes(h, bytes, 12, bytes.length);
-  if (finishChecksum(h, bytes.length - 4) !== view.getUint32(8, true))
-    fail('checksum', 'message checksum mismatch');
+  // Each body checks its layout, then the checksum (and the values' finiteness), then fields.
   if (type === TYPE_UPDATE) return decodeUpdateBody(bytes, view);
   if (type === TYPE_PARAMS) return decodeParamsBody(bytes, view);
   if (type === TYPE_CONTROL) return decodeControlBody(bytes, view);

@@ -52,3 +52,52 @@ export function fromF16Bits(h: number): number {
 
 /** `x` as it arrives after an fp16 round trip: what error feedback must subtract. */
 export const roundToF16 = (x: number): number => fromF16Bits(toF16Bits(x));
+
+/**
+ * Converts `src` to half-precision bits in `dst` (same length), rounding to nearest even, the
+ * same as toF16Bits but on the raw bits, without a call per value. Returns the index of the
+ * first value that is not finite or overflows fp16, or -1 when all converted.
+ */
+export function f32ToF16Array(src: Float32Array, dst: Uint16Array): number {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    if (exp >= 113 && exp <= 142) {
+      // Normal half range: rebias the exponent, round the 13 dropped mantissa bits.
+      let h = ((exp - 112) << 10) | (mant >>> 13);
+      const rest = mant & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++;
+      if (h >= 0x7c00) return i;
+      dst[i] = sign | h;
+    } else if (exp < 113) {
+      dst[i] = toF16Bits(src[i]!); // subnormal or zero: rare, take the general path
+    } else {
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** Converts half-precision bits to f32 through a 65 536-entry table; returns the index of the first Inf/NaN, or -1. */
+export function f16ToF32Array(src: Uint16Array, dst: Float32Array): number {
+  const table = f16Table();
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i]!;
+    if ((h & 0x7c00) === 0x7c00) return i;
+    dst[i] = table[h]!;
+  }
+  return -1;
+}
+
+let table: Float32Array | undefined;
+/** All 65 536 half-precision values as f32, built on first use (256 KiB). */
+function f16Table(): Float32Array {
+  if (!table) {
+    table = new Float32Array(65_536);
+    for (let h = 0; h < 65_536; h++) table[h] = fromF16Bits(h);
+  }
+  return table;
+}

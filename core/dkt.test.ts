@@ -1,0 +1,252 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  createTrust,
+  DEFAULT_DKT_CONFIG,
+  type DktReport,
+  guard,
+  isTrusted,
+  latestReports,
+  mergeParams,
+  recordOutcome,
+  selectBest,
+  settleMerge,
+  shouldAsk,
+  validateDktConfig,
+} from './dkt';
+import { PolicyError } from './errors';
+import { asPeerId, type PeerId } from './ids';
+
+const a = asPeerId('a');
+const b = asPeerId('b');
+const c = asPeerId('c');
+const d = asPeerId('d');
+
+const report = (peer: PeerId, loss: number, atMs = 1000, step = 10): DktReport => ({
+  peer,
+  loss,
+  accuracy: 0.9,
+  step,
+  atMs,
+});
+
+const cfg = { epsilon: 0.25, maxAgeMs: 5000 };
+
+describe('selectBest', () => {
+  it('is the argmin of loss, ties to the lowest id whatever the order', () => {
+    expect(selectBest([report(c, 0.5), report(b, 0.4), report(d, 0.9)], createTrust())).toBe(b);
+    expect(selectBest([report(c, 0.4), report(b, 0.4), report(a, 0.6)], createTrust())).toBe(b);
+    expect(selectBest([report(b, 0.4), report(c, 0.4)], createTrust())).toBe(b);
+    expect(selectBest([], createTrust())).toBeUndefined();
+  });
+
+  it('ignores reports with non-finite loss or accuracy', () => {
+    const reports = [
+      report(a, Number.NaN),
+      { ...report(b, 0.1), accuracy: Number.POSITIVE_INFINITY },
+      report(c, Number.NEGATIVE_INFINITY),
+      report(d, 0.7),
+    ];
+    expect(selectBest(reports, createTrust())).toBe(d);
+  });
+
+  it("uses each peer's newest report, not its best one", () => {
+    const reports = [report(a, 0.1, 1000), report(a, 0.9, 2000), report(b, 0.5, 1500)];
+    expect(selectBest(reports, createTrust())).toBe(b);
+    expect(latestReports(reports).get(a)?.loss).toBe(0.9);
+  });
+
+  it('skips a source no longer trusted and picks the next best', () => {
+    const trust = createTrust(3);
+    const reports = [report(a, 0.2), report(b, 0.3), report(c, 0.9)];
+    for (let i = 0; i < 3; i++) recordOutcome(trust, a, 'rolled-back');
+    expect(isTrusted(trust, a)).toBe(false);
+    expect(selectBest(reports, trust)).toBe(b);
+    expect(shouldAsk(c, reports, cfg, trust, 1000)).toEqual({ ask: true, from: b });
+  });
+});
+
+describe('shouldAsk', () => {
+  it('asks only when own loss is above best + epsilon (equal does not ask)', () => {
+    const trust = createTrust();
+    // 0.5 + 0.25 is exactly 0.75 in binary floating point.
+    expect(shouldAsk(c, [report(a, 0.5), report(c, 0.75)], cfg, trust, 1000)).toEqual({
+      ask: false,
+    });
+    expect(shouldAsk(c, [report(a, 0.5), report(c, 0.7500001)], cfg, trust, 1000)).toEqual({
+      ask: true,
+      from: a,
+    });
+  });
+
+  it('the best peer never asks itself, even with epsilon 0', () => {
+    const trust = createTrust();
+    const reports = [report(a, 0.1), report(b, 0.1), report(c, 0.3)];
+    expect(shouldAsk(a, reports, { ...cfg, epsilon: 0 }, trust, 1000)).toEqual({ ask: false });
+    // b ties with a: a is "best" (lower id) but b is not worse by more than epsilon.
+    expect(shouldAsk(b, reports, { ...cfg, epsilon: 0 }, trust, 1000)).toEqual({ ask: false });
+  });
+
+  it('ignores stale reports, including its own', () => {
+    const trust = createTrust();
+    const reports = [report(a, 0.1, 1000), report(b, 0.4, 5000), report(c, 0.9, 5000)];
+    expect(shouldAsk(c, reports, cfg, trust, 6000)).toEqual({ ask: true, from: a });
+    // At 6001 a's report is older than 5000 ms: b is the best fresh one.
+    expect(shouldAsk(c, reports, cfg, trust, 6001)).toEqual({ ask: true, from: b });
+    expect(shouldAsk(c, [report(a, 0.1, 9000), report(c, 0.9, 1000)], cfg, trust, 9000)).toEqual({
+      ask: false,
+    });
+  });
+
+  it('does not ask without an own report', () => {
+    expect(shouldAsk(c, [report(a, 0.1)], cfg, createTrust(), 1000)).toEqual({ ask: false });
+  });
+});
+
+describe('mergeParams', () => {
+  it('computes (1 - beta) w + beta w_best exactly on small vectors', () => {
+    const own = Float32Array.from([1, 2, -4, 0.5]);
+    const best = Float32Array.from([3, 0, 4, 0.5]);
+    const half = mergeParams(own, best, 0.5);
+    expect(half.ok && [...half.value]).toEqual([2, 1, 0, 0.5]);
+    const quarter = mergeParams(own, best, 0.25);
+    expect(quarter.ok && [...quarter.value]).toEqual([1.5, 1.5, -2, 0.5]);
+    const all = mergeParams(own, best, 1);
+    expect(all.ok && [...all.value]).toEqual([3, 0, 4, 0.5]);
+  });
+
+  it('returns a new array and leaves own untouched', () => {
+    const own = Float32Array.from([1, 2]);
+    const r = mergeParams(own, Float32Array.from([3, 4]), 0.5);
+    expect(r.ok && r.value !== own).toBe(true);
+    expect([...own]).toEqual([1, 2]);
+  });
+
+  it('refuses non-finite values in best, a length mismatch and a bad beta; own unchanged', () => {
+    const own = Float32Array.from([1, 2, 3]);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const r = mergeParams(own, Float32Array.from([1, 2, bad]), 0.5);
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.error).toBeInstanceOf(PolicyError);
+      expect(!r.ok && r.error.code).toBe('bad-input');
+    }
+    expect(mergeParams(own, Float32Array.from([1, 2]), 0.5).ok).toBe(false);
+    for (const beta of [0, -0.5, 1.0001, Number.NaN]) {
+      const r = mergeParams(own, Float32Array.from([1, 2, 3]), beta);
+      expect(!r.ok && r.error.code).toBe('bad-config');
+    }
+    expect([...own]).toEqual([1, 2, 3]);
+  });
+
+  it('lies between own and best, element by element (property)', () => {
+    const vec = fc.float32Array({
+      minLength: 1,
+      maxLength: 64,
+      noNaN: true,
+      noDefaultInfinity: true,
+    });
+    fc.assert(
+      fc.property(vec, vec, fc.double({ min: 0.01, max: 1, noNaN: true }), (x, y, beta) => {
+        const n = Math.min(x.length, y.length);
+        const own = x.slice(0, n);
+        const best = y.slice(0, n);
+        const copy = own.slice();
+        const r = mergeParams(own, best, beta);
+        expect(r.ok).toBe(true);
+        if (!r.ok) return;
+        expect(own).toEqual(copy);
+        for (let i = 0; i < n; i++) {
+          const lo = Math.min(own[i]!, best[i]!);
+          const hi = Math.max(own[i]!, best[i]!);
+          // One float32 rounding of a value in [lo, hi] stays in [lo, hi].
+          expect(r.value[i]!).toBeGreaterThanOrEqual(lo);
+          expect(r.value[i]!).toBeLessThanOrEqual(hi);
+        }
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  });
+});
+
+describe('guard', () => {
+  it('rolls back only when the loss got worse by more than delta', () => {
+    expect(guard(0.5, 0.75, 0.25)).toBe('keep'); // exactly delta worse: kept
+    expect(guard(0.5, 0.7500001, 0.25)).toBe('rollback');
+    expect(guard(0.5, 0.3, 0)).toBe('keep');
+    expect(guard(0.5, 0.5, 0)).toBe('keep');
+    expect(guard(0.5, 0.5000001, 0)).toBe('rollback');
+  });
+
+  it('rolls back a non-finite loss after, keeps a finite one after a diverged model', () => {
+    expect(guard(0.5, Number.NaN, 1)).toBe('rollback');
+    expect(guard(0.5, Number.POSITIVE_INFINITY, 1)).toBe('rollback');
+    expect(guard(Number.NaN, 2.3, 0)).toBe('keep');
+    expect(guard(Number.POSITIVE_INFINITY, 2.3, 0)).toBe('keep');
+  });
+});
+
+describe('trust', () => {
+  it('distrusts a source after maxFailures consecutive rollbacks, for good', () => {
+    const trust = createTrust(3);
+    expect(recordOutcome(trust, a, 'rolled-back')).toBe(true);
+    expect(recordOutcome(trust, a, 'rolled-back')).toBe(true);
+    expect(recordOutcome(trust, a, 'rolled-back')).toBe(false);
+    expect(isTrusted(trust, a)).toBe(false);
+    expect(recordOutcome(trust, a, 'kept')).toBe(false);
+    expect(isTrusted(trust, a)).toBe(false);
+    expect(isTrusted(trust, b)).toBe(true);
+  });
+
+  it('counts consecutive failures: a kept transfer resets the count', () => {
+    const trust = createTrust(3);
+    recordOutcome(trust, a, 'rolled-back');
+    recordOutcome(trust, a, 'rolled-back');
+    recordOutcome(trust, a, 'kept');
+    recordOutcome(trust, a, 'rolled-back');
+    expect(recordOutcome(trust, a, 'rolled-back')).toBe(true);
+    expect(isTrusted(trust, a)).toBe(true);
+    expect(recordOutcome(trust, a, 'rolled-back')).toBe(false);
+  });
+
+  it('settleMerge applies the guard, records the outcome and returns the event', () => {
+    const trust = createTrust(1);
+    const base = { from: a, to: c, beta: 0.5, lossBefore: 0.5, atMs: 42, delta: 0.1 };
+    const kept = settleMerge(trust, { ...base, lossAfter: 0.4 });
+    expect(kept).toEqual({
+      decision: 'keep',
+      event: {
+        from: a,
+        to: c,
+        beta: 0.5,
+        lossBefore: 0.5,
+        lossAfter: 0.4,
+        rolledBack: false,
+        atMs: 42,
+      },
+    });
+    expect(isTrusted(trust, a)).toBe(true);
+    const rolled = settleMerge(trust, { ...base, lossAfter: 0.9 });
+    expect(rolled.decision).toBe('rollback');
+    expect(rolled.event.rolledBack).toBe(true);
+    expect(isTrusted(trust, a)).toBe(false);
+  });
+});
+
+describe('config', () => {
+  it('accepts the defaults and refuses unusable values', () => {
+    expect(validateDktConfig(DEFAULT_DKT_CONFIG).ok).toBe(true);
+    expect(DEFAULT_DKT_CONFIG.beta).toBe(0.5);
+    for (const bad of [
+      { epsilon: -1 },
+      { beta: 0 },
+      { beta: 1.5 },
+      { delta: Number.NaN },
+      { maxAgeMs: 0 },
+      { maxFailures: 0 },
+    ]) {
+      const r = validateDktConfig({ ...DEFAULT_DKT_CONFIG, ...bad });
+      expect(!r.ok && r.error.code).toBe('bad-config');
+    }
+    expect(() => createTrust(0)).toThrow(PolicyError);
+  });
+});

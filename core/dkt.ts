@@ -1,0 +1,270 @@
+/**
+ * Direct knowledge transfer policy (DESIGN.md 3.5): who is best, whom to ask for parameters,
+ * how to merge them, when to roll the merge back, and which sources are no longer trusted.
+ * The shell does the evaluating, the asking and the chunked sending.
+ *
+ * One round, on the receiving peer:
+ *   const d = shouldAsk(self, reports, cfg, trust, nowMs);
+ *   // d.ask: request params from d.from; when they arrive (own is kept for rollback):
+ *   const merged = mergeParams(own, theirs, cfg.beta);          // Result: refuse on error
+ *   const lossAfter = evaluate(merged.value);
+ *   const { decision, event } = settleMerge(trust, { ...fields, delta: cfg.delta });
+ *   // decision 'rollback': keep `own`; publish `event` to the dashboard either way.
+ */
+
+import { PolicyError } from './errors';
+import { comparePeerIds, type PeerId } from './ids';
+import { err, ok, type Result } from './result';
+
+/**
+ * A peer's evaluation on its own validation split. `atMs` is the LOCAL time at which this peer
+ * received (or, for its own report, produced) it: peers' monotonic clocks have different
+ * origins, so a sender's timestamp cannot be compared with our clock.
+ */
+export interface DktReport {
+  readonly peer: PeerId;
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly step: number;
+  readonly atMs: number;
+}
+
+/** DKT policy parameters (room config); check with validateDktConfig. */
+export interface DktConfig {
+  /** Ask when own loss exceeds the best loss by more than this (absolute, in loss units). */
+  readonly epsilon: number;
+  /** Merge weight of the best peer's parameters, in (0, 1]. */
+  readonly beta: number;
+  /** Roll back when the merged loss exceeds the loss before by more than this. */
+  readonly delta: number;
+  /** Reports older than this are ignored (a peer that stopped reporting is not "best"). */
+  readonly maxAgeMs: number;
+  /** Consecutive rolled-back transfers after which a source is no longer trusted. */
+  readonly maxFailures: number;
+}
+
+/** Defaults: beta from DESIGN.md; epsilon, delta and the age picked for cross-entropy losses. */
+export const DEFAULT_DKT_CONFIG: DktConfig = {
+  epsilon: 0.05,
+  beta: 0.5,
+  delta: 0.02,
+  maxAgeMs: 30_000,
+  maxFailures: 3,
+};
+
+/** Checks a DKT configuration (e.g. from the room config); PolicyError('bad-config') if unusable. */
+export function validateDktConfig(cfg: DktConfig): Result<DktConfig, PolicyError> {
+  const nonNegative = (v: number) => Number.isFinite(v) && v >= 0;
+  if (!nonNegative(cfg.epsilon)) return err(badConfig('epsilon must be finite and >= 0'));
+  if (!validBeta(cfg.beta)) return err(badConfig('beta must be in (0, 1]'));
+  if (!nonNegative(cfg.delta)) return err(badConfig('delta must be finite and >= 0'));
+  if (!(cfg.maxAgeMs > 0)) return err(badConfig('maxAgeMs must be > 0'));
+  if (!(Number.isSafeInteger(cfg.maxFailures) && cfg.maxFailures >= 1)) {
+    return err(badConfig('maxFailures must be an integer >= 1'));
+  }
+  return ok(cfg);
+}
+
+const badConfig = (message: string) => new PolicyError('bad-config', `dkt: ${message}`);
+const validBeta = (beta: number): boolean => Number.isFinite(beta) && beta > 0 && beta <= 1;
+
+/** Whether a report can be used: finite loss and accuracy, a step and a time. */
+export const isValidReport = (r: DktReport): boolean =>
+  Number.isFinite(r.loss) &&
+  Number.isFinite(r.accuracy) &&
+  Number.isSafeInteger(r.step) &&
+  r.step >= 0 &&
+  Number.isFinite(r.atMs) &&
+  r.atMs >= 0;
+
+/**
+ * The newest valid report of each peer (by time, then step). With `nowMs` and `maxAgeMs`,
+ * reports older than maxAgeMs are left out.
+ */
+export function latestReports(
+  reports: Iterable<DktReport>,
+  fresh?: { readonly nowMs: number; readonly maxAgeMs: number },
+): Map<PeerId, DktReport> {
+  const latest = new Map<PeerId, DktReport>();
+  for (const r of reports) {
+    if (!isValidReport(r)) continue;
+    if (fresh !== undefined && !(fresh.nowMs - r.atMs <= fresh.maxAgeMs)) continue;
+    const seen = latest.get(r.peer);
+    if (seen === undefined || r.atMs > seen.atMs || (r.atMs === seen.atMs && r.step > seen.step)) {
+      latest.set(r.peer, r);
+    }
+  }
+  return latest;
+}
+
+/**
+ * The peer with the lowest loss in its newest valid report (ties: lowest id), skipping peers
+ * no longer trusted as sources; undefined when there is none.
+ */
+export function selectBest(reports: Iterable<DktReport>, trust: Trust): PeerId | undefined {
+  return bestReport(latestReports(reports).values(), trust, undefined)?.peer;
+}
+
+function bestReport(
+  reports: Iterable<DktReport>,
+  trust: Trust,
+  self: PeerId | undefined,
+): DktReport | undefined {
+  let best: DktReport | undefined;
+  for (const r of reports) {
+    // The peer itself is never a "source" for itself, so distrust does not apply to it.
+    if (r.peer !== self && !isTrusted(trust, r.peer)) continue;
+    if (
+      best === undefined ||
+      r.loss < best.loss ||
+      (r.loss === best.loss && comparePeerIds(r.peer, best.peer) < 0)
+    ) {
+      best = r;
+    }
+  }
+  return best;
+}
+
+/** shouldAsk's answer: no, or yes and from which peer. */
+export type AskDecision = { readonly ask: false } | { readonly ask: true; readonly from: PeerId };
+
+/**
+ * Whether `self` should ask for parameters, and from whom: when its own loss is greater than
+ * the best trusted peer's loss + epsilon (equal does not ask), and the best is not itself.
+ * Only fresh reports count (nowMs - atMs <= maxAgeMs); without a fresh own report, no ask.
+ */
+export function shouldAsk(
+  self: PeerId,
+  reports: Iterable<DktReport>,
+  cfg: { readonly epsilon: number; readonly maxAgeMs: number },
+  trust: Trust,
+  nowMs: number,
+): AskDecision {
+  const fresh = latestReports(reports, { nowMs, maxAgeMs: cfg.maxAgeMs });
+  const own = fresh.get(self);
+  if (own === undefined) return { ask: false };
+  const best = bestReport(fresh.values(), trust, self);
+  if (best === undefined || best.peer === self) return { ask: false };
+  return own.loss > best.loss + cfg.epsilon ? { ask: true, from: best.peer } : { ask: false };
+}
+
+/**
+ * A NEW array (1 - beta) w + beta w_best. Refuses, before computing anything, a length
+ * mismatch, beta outside (0, 1] and any non-finite value in `best`. `own` is never modified:
+ * the caller keeps it for a rollback. One pass over P; one allocation of P floats.
+ */
+export function mergeParams(
+  own: Float32Array,
+  best: Float32Array,
+  beta: number,
+): Result<Float32Array, PolicyError> {
+  if (own.length !== best.length) {
+    return err(
+      new PolicyError('bad-input', `dkt merge: ${best.length} parameters, ${own.length} expected`),
+    );
+  }
+  if (!validBeta(beta)) return err(new PolicyError('bad-config', `dkt merge: beta ${beta}`));
+  const n = best.length;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(best[i]!)) {
+      return err(new PolicyError('bad-input', `dkt merge: non-finite parameter at ${i}`));
+    }
+  }
+  const keep = 1 - beta;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = keep * own[i]! + beta * best[i]!;
+  return ok(out);
+}
+
+/**
+ * Keep the merged model, or roll back: rollback when lossAfter is not finite or exceeds
+ * lossBefore + delta (equal keeps). A non-finite lossBefore (own model diverged) keeps any
+ * finite lossAfter: the merge can only have helped.
+ */
+export function guard(lossBefore: number, lossAfter: number, delta: number): 'keep' | 'rollback' {
+  if (!Number.isFinite(lossAfter)) return 'rollback';
+  if (!Number.isFinite(lossBefore)) return 'keep';
+  return lossAfter > lossBefore + delta ? 'rollback' : 'keep';
+}
+
+/**
+ * Which peers are still trusted as DKT sources. A source whose last `maxFailures` transfers
+ * were all rolled back is distrusted for the rest of the room's life (this peer's session):
+ * such a source is diverged, poisoned or trained on data that does not suit ours, other
+ * sources remain, and a distrusted peer still takes part in the gradient exchange. A peer
+ * that rejoins under a new id starts trusted; `maxFailures` consecutive is what it takes, so
+ * one kept transfer resets the count.
+ */
+export interface Trust {
+  readonly maxFailures: number;
+  /** Consecutive rolled-back transfers per source. */
+  readonly failures: Map<PeerId, number>;
+  readonly distrusted: Set<PeerId>;
+}
+
+/** Fresh trust state: every source trusted. */
+export function createTrust(maxFailures: number = DEFAULT_DKT_CONFIG.maxFailures): Trust {
+  if (!(Number.isSafeInteger(maxFailures) && maxFailures >= 1)) {
+    throw badConfig(`maxFailures must be an integer >= 1, got ${maxFailures}`);
+  }
+  return { maxFailures, failures: new Map(), distrusted: new Set() };
+}
+
+/** Whether `peer` may still be used as a source. */
+export const isTrusted = (trust: Trust, peer: PeerId): boolean => !trust.distrusted.has(peer);
+
+/** Records how a transfer from `source` ended. Returns whether the source is still trusted. */
+export function recordOutcome(
+  trust: Trust,
+  source: PeerId,
+  outcome: 'kept' | 'rolled-back',
+): boolean {
+  if (trust.distrusted.has(source)) return false;
+  if (outcome === 'kept') {
+    trust.failures.delete(source);
+    return true;
+  }
+  const failures = (trust.failures.get(source) ?? 0) + 1;
+  if (failures < trust.maxFailures) {
+    trust.failures.set(source, failures);
+    return true;
+  }
+  trust.failures.delete(source);
+  trust.distrusted.add(source);
+  return false;
+}
+
+/** One merge, as the dashboard shows it. */
+export interface DktMergeEvent {
+  readonly from: PeerId;
+  readonly to: PeerId;
+  readonly beta: number;
+  readonly lossBefore: number;
+  readonly lossAfter: number;
+  readonly rolledBack: boolean;
+  readonly atMs: number;
+}
+
+/**
+ * Ends a merge: applies the guard, records the outcome against the source, and returns the
+ * decision with the event to publish.
+ */
+export function settleMerge(
+  trust: Trust,
+  m: Omit<DktMergeEvent, 'rolledBack'> & { readonly delta: number },
+): { decision: 'keep' | 'rollback'; event: DktMergeEvent } {
+  const decision = guard(m.lossBefore, m.lossAfter, m.delta);
+  recordOutcome(trust, m.from, decision === 'keep' ? 'kept' : 'rolled-back');
+  return {
+    decision,
+    event: {
+      from: m.from,
+      to: m.to,
+      beta: m.beta,
+      lossBefore: m.lossBefore,
+      lossAfter: m.lossAfter,
+      rolledBack: decision === 'rollback',
+      atMs: m.atMs,
+    },
+  };
+}
