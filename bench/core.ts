@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import {
   createTopKScratch,
   decodeMessage,
+  denseUpdateBytes,
   encodeUpdate,
   selectTopK,
   type UpdateMeta,
