@@ -38,7 +38,7 @@ function gradientLike(n: number, seed: number): Float32Array {
 }
 
 /** Median wall time in ms of `fn` over `reps` runs after `warmup` runs. */
-function time(fn: () => void, reps: number, warmup = 2): number {
+function time(fn: () => void, reps: number, warmup = 5): number {
   for (let i = 0; i < warmup; i++) fn();
   const samples: number[] = [];
   for (let i = 0; i < reps; i++) {

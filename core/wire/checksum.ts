@@ -14,6 +14,7 @@
 const M = 0x9e3779b1; // odd, so multiplication by it is a bijection mod 2^32
 export const CHECKSUM_SEED = 0x9747b28c;
 const EXP_MASK = 0x7f80_0000;
+const EXP_ONE = 0x0080_0000;
 
 /** Running checksum state: four lanes and the number of words absorbed so far. */
 export interface ChecksumState {
@@ -81,15 +82,16 @@ export function absorbWords(
       const b = words[i + 1]!;
       const c = words[i + 2]!;
       const d = words[i + 3]!;
-      // Exponent all ones = Inf or NaN; (x & E) ^ E is zero exactly then.
-      bad |= +((a & EXP_MASK) === EXP_MASK) | +((b & EXP_MASK) === EXP_MASK);
-      bad |= +((c & EXP_MASK) === EXP_MASK) | +((d & EXP_MASK) === EXP_MASK);
+      // (w & E) + 2^23 reaches 2^31 exactly when the exponent is all ones (Inf or NaN), and
+      // stays below it otherwise, so OR-ing these sums flags a non-finite value without a branch.
+      bad |= ((a & EXP_MASK) + EXP_ONE) | ((b & EXP_MASK) + EXP_ONE);
+      bad |= ((c & EXP_MASK) + EXP_ONE) | ((d & EXP_MASK) + EXP_ONE);
       h0 = Math.imul(((h0 << 5) | (h0 >>> 27)) ^ a, M);
       h1 = Math.imul(((h1 << 5) | (h1 >>> 27)) ^ b, M);
       h2 = Math.imul(((h2 << 5) | (h2 >>> 27)) ^ c, M);
       h3 = Math.imul(((h3 << 5) | (h3 >>> 27)) ^ d, M);
     }
-    if (bad) finite = false;
+    if ((bad & 0x8000_0000) !== 0) finite = false;
   } else {
     for (; i < end4; i += 4) {
       h0 = Math.imul(((h0 << 5) | (h0 >>> 27)) ^ words[i]!, M);
