@@ -15,6 +15,7 @@ import {
   decodeMessage,
   denseUpdateBytes,
   encodeUpdate,
+  mulberry32,
   selectTopK,
   type UpdateMeta,
 } from '../core';
@@ -25,13 +26,7 @@ const { values: args } = parseArgs({
 
 /** Seeded normal-ish values (sum of uniforms), like a gradient: many small, few large. */
 function gradientLike(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = (rand() + rand() + rand() - 1.5) * 1e-3;
   return v;

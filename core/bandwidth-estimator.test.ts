@@ -16,20 +16,9 @@ import {
   sendBudgetBytes,
 } from './bandwidth-estimator';
 import { PolicyError } from './errors';
+import { mulberry32 } from './random';
 
 const MBIT = 125_000; // bytes per second in one Mbit/s
-
-/** Seeded PRNG (mulberry32): the link's jitter is reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Phase {
   readonly fromMs: number;

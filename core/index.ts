@@ -12,6 +12,7 @@ export * from './ids';
 export * from './membership';
 export * from './prioritizer';
 export * from './protocol';
+export * from './random';
 export * from './result';
 export * from './staleness-gate';
 export * from './strategies';

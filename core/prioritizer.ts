@@ -10,7 +10,7 @@
 import { PolicyError } from './errors';
 import { err, ok, type Result } from './result';
 import { createTopKScratch, selectTopK, type TopKScratch } from './top-k';
-import { F16_MAX } from './wire/fp16';
+import { quantizeF16 } from './wire/fp16';
 import {
   denseUpdateBytes,
   entriesForBudget,
@@ -128,35 +128,13 @@ export function budgetBytes(bandwidthBytesPerSec: number, stepTimeMs: number): n
   return Math.floor(bytes);
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** Smallest normal half, 2^-14: below it fp16 has a fixed quantum of 2^-24. */
-const F16_MIN_NORMAL = 2 ** -14;
-/** Adding and subtracting 1.5 x 2^28 rounds a double to a multiple of 2^-24, ties to even. */
-const F16_SUBNORMAL_ROUNDER = 1.5 * 2 ** 28;
-
 /**
  * The value that arrives for residual entry v: v itself for f32; for f16 the value clamped to
  * +-F16_MAX (fp16 would be infinite beyond it; the excess stays in the residual) and rounded to
- * the nearest half, ties to even. Equal to roundToF16 on the clamped value (the tests check it),
- * but without its per-call exponentiation: dense f16 plans run this P times per step.
+ * the nearest half.
  */
-function transmitted(v: number, valueType: ValueType): number {
-  if (valueType === 'f32') return v;
-  const a = Math.abs(v);
-  let q: number;
-  if (a >= F16_MAX) q = F16_MAX;
-  else if (a < F16_MIN_NORMAL) q = a + F16_SUBNORMAL_ROUNDER - F16_SUBNORMAL_ROUNDER;
-  else {
-    // Normal half: keep 10 of float32's 23 mantissa bits, round to nearest even; a carry into
-    // the exponent is the correct result.
-    f32[0] = a;
-    const bits = u32[0]!;
-    u32[0] = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
-    q = f32[0]!;
-  }
-  return v < 0 ? -q : q;
-}
+const transmitted = (v: number, valueType: ValueType): number =>
+  valueType === 'f32' ? v : quantizeF16(v);
 
 function skip(link: LinkResidual, reason: 'not-drained' | 'no-budget' | 'empty'): SendPlan {
   link.sentFraction = 0;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CodecError } from '../errors';
+import { mulberry32 as rng } from '../random';
 import { absorbBytes, createChecksum, finishChecksum } from './checksum';
 import {
   addPayloadInto,
@@ -21,18 +22,6 @@ import {
   type ValueType,
   wireBytes,
 } from './sizes';
-
-/** Seeded PRNG (mulberry32) so big vectors are cheap to make and reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValues(n: number, rand: () => number): Float32Array {
   const v = new Float32Array(n);

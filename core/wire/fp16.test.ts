@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { F16_MAX, fromF16Bits, roundToF16, toF16Bits } from './fp16';
+import { F16_MAX, fromF16Bits, quantizeF16, roundToF16, toF16Bits } from './fp16';
 
 describe('fp16', () => {
   it('round-trips every finite half-precision bit pattern exactly', () => {
@@ -32,5 +32,15 @@ describe('fp16', () => {
     expect(fromF16Bits(toF16Bits(-70000))).toBe(Number.NEGATIVE_INFINITY);
     expect(Number.isNaN(fromF16Bits(toF16Bits(Number.NaN)))).toBe(true);
     expect(roundToF16(F16_MAX)).toBe(F16_MAX);
+  });
+
+  it('quantizeF16 equals roundToF16 of the value clamped to the fp16 range', () => {
+    fc.assert(
+      fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const clamped = Math.min(F16_MAX, Math.max(-F16_MAX, x));
+        expect(Object.is(quantizeF16(x), roundToF16(clamped))).toBe(true);
+      }),
+      { seed: 43, numRuns: 50_000 },
+    );
   });
 });

@@ -50,6 +50,35 @@ export function fromF16Bits(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+const qf32 = new Float32Array(1);
+const qu32 = new Uint32Array(qf32.buffer);
+/** Smallest normal half, 2^-14: below it fp16 has a fixed quantum of 2^-24. */
+const F16_MIN_NORMAL = 2 ** -14;
+/** Adding and subtracting 1.5 x 2^28 rounds a double to a multiple of 2^-24, ties to even. */
+const F16_SUBNORMAL_ROUNDER = 1.5 * 2 ** 28;
+
+/**
+ * `v` clamped to +-F16_MAX and rounded to the nearest half, ties to even: what arrives when a
+ * finite value is sent as fp16. Equal to roundToF16 on the clamped value (tested), but without
+ * its per-call exponentiation: dense f16 sends run this P times per step.
+ */
+export function quantizeF16(v: number): number {
+  const a = Math.abs(v);
+  let q: number;
+  if (a >= F16_MAX) q = F16_MAX;
+  else if (a < F16_MIN_NORMAL) q = a + F16_SUBNORMAL_ROUNDER - F16_SUBNORMAL_ROUNDER;
+  else {
+    // Normal half: keep 10 of float32's 23 mantissa bits, round to nearest even; a carry into
+    // the exponent is the correct result.
+    qf32[0] = a;
+    const bits = qu32[0]!;
+    qu32[0] = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
+    q = qf32[0]!;
+  }
+  // 1 / -0 is -Infinity: keeps the sign of a negative zero, as a real fp16 round trip does.
+  return v < 0 || 1 / v < 0 ? -q : q;
+}
+
 /** `x` as it arrives after an fp16 round trip: what error feedback must subtract. */
 export const roundToF16 = (x: number): number => fromF16Bits(toF16Bits(x));
 
