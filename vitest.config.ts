@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**', 'playwright/**'],
+    // *.long.test.ts are the slow training runs of `npm run test:long` (vitest.long.config.ts).
+    exclude: ['node_modules/**', 'dist/**', 'playwright/**', '**/*.long.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
     // The JSON report feeds the closing summary line of .ci/run (scripts/test-summary.mjs).

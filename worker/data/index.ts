@@ -1,0 +1,32 @@
+/**
+ * Public face of worker/data: IDX parsing, labelled datasets and batches, per-peer shards.
+ * Pure and platform-free: reading files and gunzip are injected by the Node and browser shells.
+ */
+
+export { DataError, type DataErrorCode } from './errors';
+export {
+  type Gunzip,
+  IDX_TYPE_CODES,
+  type IdxArray,
+  type IdxData,
+  type IdxType,
+  isGzip,
+  loadIdx,
+  MAX_IDX_DATA_BYTES,
+  MAX_IDX_DIMS,
+  parseIdx,
+} from './idx';
+export {
+  allocateBatch,
+  type Batch,
+  type BatchBuffers,
+  DATASET_CLASSES,
+  DATASET_FILES,
+  type Dataset,
+  type DatasetFiles,
+  type DatasetSource,
+  gatherBatch,
+  loadDataset,
+  toDataset,
+} from './mnist';
+export { makeShard, peerClasses, type Shard, type ShardOptions, sampleDirichlet } from './shards';

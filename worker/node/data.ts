@@ -1,0 +1,104 @@
+/**
+ * Loading a peer's data in Node (kiosks, tests, benchmarks): the dataset files from disk, the
+ * peer's shard and validation split, and the test subset it reports on.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { gunzip as gunzipCallback } from 'node:zlib';
+import type { DatasetName, Sharding } from '../../core';
+import { DATASET_FILES, DataError, type Dataset, loadDataset, makeShard } from '../data';
+import { subsetDataset } from '../data/subset';
+import type { TrainerData } from '../trainer';
+
+const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
+  new Promise((resolve, reject) => {
+    gunzipCallback(bytes, (e, out) => (e ? reject(e) : resolve(out)));
+  });
+
+/** The folder holding a dataset's files, or a DataError saying how to get them. */
+export function datasetDir(name: DatasetName): string {
+  const { source } = DATASET_FILES[name];
+  if (source.kind === 'system') return source.dir;
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve(`${source.package}/package.json`)), source.dir);
+}
+
+async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<Dataset> {
+  const files = DATASET_FILES[name];
+  const dir = datasetDir(name);
+  const [images, labels] = await Promise.all(
+    (split === 'train'
+      ? [files.trainImages, files.trainLabels]
+      : [files.testImages, files.testLabels]
+    ).map(async (f) => {
+      try {
+        return new Uint8Array(await readFile(join(dir, f)));
+      } catch (e) {
+        const hint =
+          files.source.kind === 'system'
+            ? ` (install the Debian package ${files.source.debianPackage})`
+            : '';
+        throw new DataError(
+          'missing',
+          `cannot read ${join(dir, f)}${hint}: ${(e as Error).message}`,
+        );
+      }
+    }),
+  );
+  const ds = await loadDataset(images!, labels!, gunzip);
+  if (!ds.ok) throw ds.error;
+  return ds.value;
+}
+
+export interface NodeDataOptions {
+  readonly dataset: DatasetName;
+  readonly seed: number;
+  readonly peerIndex: number;
+  readonly peerCount: number;
+  readonly sharding: Sharding;
+  readonly validationFraction: number;
+  /** How many test samples the peer evaluates on (a seeded subset); default all 10 000. */
+  readonly testSamples?: number;
+}
+
+const cache = new Map<string, Promise<Dataset>>();
+/** Each file is parsed once per process, however many peers a benchmark runs in it. */
+const cachedDataset = (name: DatasetName, split: 'train' | 'test') => {
+  const key = `${name}/${split}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = readDataset(name, split);
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+};
+
+/** The data one peer trains and evaluates on. Throws DataError when files or options are bad. */
+export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
+  const [train, test] = await Promise.all([
+    cachedDataset(o.dataset, 'train'),
+    cachedDataset(o.dataset, 'test'),
+  ]);
+  const shard = makeShard({
+    labels: train.labels,
+    classes: train.classes,
+    seed: o.seed,
+    peerIndex: o.peerIndex,
+    peerCount: o.peerCount,
+    sharding: o.sharding,
+    validationFraction: o.validationFraction,
+  });
+  if (!shard.ok) throw shard.error;
+  const testCount = Math.min(test.count, o.testSamples ?? test.count);
+  const testIndices = Uint32Array.from({ length: testCount }, (_, i) =>
+    Math.floor((i * test.count) / testCount),
+  );
+  return {
+    train: subsetDataset(train, shard.value.train),
+    validation: subsetDataset(train, shard.value.validation),
+    test: testCount === test.count ? test : subsetDataset(test, testIndices),
+  };
+}
