@@ -54,6 +54,9 @@ describe('selectBest', () => {
     const reports = [report(a, 0.1, 1000), report(a, 0.9, 2000), report(b, 0.5, 1500)];
     expect(selectBest(reports, createTrust())).toBe(b);
     expect(latestReports(reports).get(a)?.loss).toBe(0.9);
+    // Newest by arrival time, even with a lower step (the peer restored an older checkpoint).
+    const restored = [report(a, 0.9, 1000, 50), report(a, 0.3, 2000, 20)];
+    expect(latestReports(restored).get(a)?.loss).toBe(0.3);
   });
 
   it('skips a source no longer trusted and picks the next best', () => {
@@ -113,6 +116,11 @@ describe('mergeParams', () => {
     expect(quarter.ok && [...quarter.value]).toEqual([1.5, 1.5, -2, 0.5]);
     const all = mergeParams(own, best, 1);
     expect(all.ok && [...all.value]).toEqual([3, 0, 4, 0.5]);
+    // beta = 1 replaces a diverged model outright (0 x NaN would be NaN).
+    const diverged = Float32Array.from([Number.NaN, Number.POSITIVE_INFINITY, 1, 2]);
+    const replaced = mergeParams(diverged, best, 1);
+    expect(replaced.ok && [...replaced.value]).toEqual([3, 0, 4, 0.5]);
+    expect(replaced.ok && replaced.value !== best).toBe(true);
   });
 
   it('returns a new array and leaves own untouched', () => {

@@ -171,6 +171,9 @@ export function mergeParams(
     }
   }
   const keep = 1 - beta;
+  // beta = 1 takes best as is: 0 x w would turn a diverged own value (NaN, Inf) into NaN,
+  // and that is exactly the model a whole transfer is meant to replace.
+  if (keep === 0) return ok(best.slice());
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = keep * own[i]! + beta * best[i]!;
   return ok(out);

@@ -74,6 +74,9 @@ describe('membership', () => {
     expect(livePeers(m)).toEqual([a, c]);
     expect(lastSteps(m).get(a)).toBe(7);
     expect(lastSteps(m).get(c)).toBe(-1);
+    // Once back through join, c is heard again like any live peer: its steps count.
+    heard(m, c, 6003, 4);
+    expect(lastSteps(m).get(c)).toBe(4);
   });
 
   it('keeps the highest step heard and ignores bad times and steps', () => {

@@ -128,11 +128,11 @@ describe('assignBatches', () => {
           expect(b).toBeLessThanOrEqual(cfg.maxBatch);
           expect(Math.abs(b - want[i]!)).toBeLessThan(1 + 1e-9);
         });
-        // A faster peer never gets a smaller batch.
+        // A faster peer never gets a smaller batch (faster in float32, what the wire carries).
+        const f32 = list.map((p) => Math.fround(p.capacity));
         for (let i = 0; i < list.length; i++) {
           for (let j = 0; j < list.length; j++) {
-            if (list[i]!.capacity > list[j]!.capacity)
-              expect(got[i]!).toBeGreaterThanOrEqual(got[j]!);
+            if (f32[i]! > f32[j]!) expect(got[i]!).toBeGreaterThanOrEqual(got[j]!);
           }
         }
       }),
@@ -191,6 +191,27 @@ describe('assignBatches', () => {
       const m = assignBatches(order, cfg);
       expect([m.get(id('a')), m.get(id('b')), m.get(id('c'))]).toEqual([4, 3, 3]);
     }
+  });
+
+  it("gives the same batches from a peer's own double capacity and the float32 its peers decode", () => {
+    const own = 1 + 1e-12; // b's smoothed capacity, as b holds it
+    const cfg = { globalBatch: 3, minBatch: 1, maxBatch: 3 };
+    const atB = assignBatches(
+      [
+        { id: id('a'), capacity: 1 },
+        { id: id('b'), capacity: own },
+      ],
+      cfg,
+    );
+    const atA = assignBatches(
+      [
+        { id: id('a'), capacity: 1 },
+        { id: id('b'), capacity: Math.fround(own) },
+      ],
+      cfg,
+    );
+    expect([...atB]).toEqual([...atA]);
+    expect(atA.get(id('a'))).toBe(2); // the exact tie goes to the lowest id
   });
 
   it('gives a peer slowed down 4x about a quarter of the others’ batch', () => {
@@ -304,6 +325,8 @@ describe('shouldRebalance', () => {
     expect(at({ capacities: caps({ a: 119, b: 50 }) })).toEqual({ rebalance: false });
     expect(at({ capacities: caps({ a: 81, b: 50 }) })).toEqual({ rebalance: false });
     expect(at({ capacities: caps({ a: 100, b: 59.5 }) })).toEqual({ rebalance: false });
+    // "More than 20%": exactly 20% either way does not fire.
+    expect(at({ capacities: caps({ a: 120, b: 40 }) })).toEqual({ rebalance: false });
     expect(at({ capacities: caps({ a: 121, b: 50 }) })).toEqual({
       rebalance: true,
       reason: 'capacity-shift',

@@ -147,7 +147,8 @@ function largestRemainder(shares: readonly number[], total: number, lo: number, 
  * holds whenever n b_min <= B <= n b_max. Infeasible budgets saturate: every peer gets b_min when
  * B < n b_min, b_max when B > n b_max (the sum then differs from B). A peer whose capacity is 0,
  * negative or non-finite (not yet measured) counts as the slowest measured peer; with no measured
- * peer at all the split is equal. The result does not depend on the order of `peers`.
+ * peer at all the split is equal. Capacities are read as float32, the precision the wire carries.
+ * The result does not depend on the order of `peers`.
  *
  * @example assignBatches([{ id: a, capacity: 300 }, { id: b, capacity: 100 }],
  *   { globalBatch: 128, minBatch: 8, maxBatch: 256 }) // a -> 96, b -> 32
@@ -168,10 +169,14 @@ export function assignBatches(
     return result;
   }
   const measured = (c: number) => Number.isFinite(c) && c > 0;
+  // Capacities travel as float32 in update headers (and as doubles in heartbeats): rounding
+  // every one to float32 first makes a peer's own double and its peers' decoded copy give
+  // the same batches, so no remainder goes two ways across the mesh.
+  const wire = sorted.map((p) => Math.fround(p.capacity));
   let slowest = Number.POSITIVE_INFINITY;
-  for (const p of sorted) if (measured(p.capacity)) slowest = Math.min(slowest, p.capacity);
+  for (const c of wire) if (measured(c)) slowest = Math.min(slowest, c);
   if (slowest === Number.POSITIVE_INFINITY) slowest = 1;
-  const capacities = sorted.map((p) => (measured(p.capacity) ? p.capacity : slowest));
+  const capacities = wire.map((c) => (measured(c) ? c : slowest));
   const shares = waterFill(capacities, globalBatch, minBatch, maxBatch);
   const batches = largestRemainder(shares, globalBatch, minBatch, maxBatch);
   sorted.forEach((p, i) => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { asPeerId, type PeerId } from '../ids';
+import { gate } from '../staleness-gate';
 import { hopReady, hopSkip } from './hop';
 
 const ids = (n: number): PeerId[] => Array.from({ length: n }, (_, i) => asPeerId(`p${i}`));
@@ -140,6 +141,19 @@ describe('hopSkip', () => {
         },
       ),
       { seed: 42, numRuns: 500 },
+    );
+  });
+
+  it('skips exactly when the furthest peer, gated at the same bound, would wait for it', () => {
+    const self = asPeerId('self');
+    fc.assert(
+      fc.property(stepsArb, fc.integer({ min: 0, max: 20 }), fc.nat(1000), (steps, s, own) => {
+        // Last steps sent, in both arguments; the furthest peer is about to start furthest + 1.
+        const furthest = Math.max(...steps);
+        const blocks = !gate(furthest + 1, s, [self], new Map([[self, own]])).open;
+        expect(hopSkip(own, steps, s).skipTo !== undefined).toBe(blocks);
+      }),
+      { seed: 43, numRuns: 500 },
     );
   });
 

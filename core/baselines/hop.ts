@@ -54,8 +54,13 @@ export function hopReady(input: HopGateInput): HopGateDecision {
  * model has seen far more updates; the floor guarantees it lands within the lag bound even
  * when the pack is spread out. A peer within the bound never skips. Pass the strategy's
  * staleness bound as `maxLag`: beyond it, its updates are too stale for a gate to wait on.
- * Skipping means: set the step counter to `skipTo`, keep the model (with whatever updates
- * have been merged) and carry on; no steps are computed in between.
+ * Units: `ownStep` and `peerSteps` must count the same thing, the last step each has sent
+ * (this peer's: the step it is about to start minus 1; the peers': `lastSteps(membership)`).
+ * Then a peer skips exactly when the furthest peer's gate (same s) would wait for it; mixing
+ * "about to start" with "last sent" shifts the rule by one step.
+ * Skipping means: take `skipTo` as this peer's last step (the next step it starts is
+ * skipTo + 1), keep the model (with whatever updates have been merged) and carry on; no
+ * steps are computed in between.
  */
 export function hopSkip(
   ownStep: number,

@@ -56,6 +56,7 @@ describe('control messages', () => {
     ['type', { ...report, type: 'mesh/update' }],
     ['type', { ...hello, type: 'sig/hello' }],
     ['protocol', { ...hello, protocol: '1' }],
+    ['protocol', { ...hello, protocol: undefined }], // every hello carries its version
     ['peerId', { ...hello, peerId: 'a b' }],
     ['modelFingerprint', { ...hello, modelFingerprint: 2 ** 32 }],
     ['modelFingerprint', { ...hello, modelFingerprint: -1 }],

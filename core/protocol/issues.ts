@@ -32,7 +32,7 @@ export const validate = <TSchema extends v.GenericSchema>(
     const issues = formatIssues(parsed.issues);
     return err(new ProtocolError('invalid-message', `invalid ${what}: ${issues[0]}`, issues));
   } catch (cause) {
-    const reason = describe(cause);
+    const reason = describeThrown(cause);
     return err(
       new ProtocolError('invalid-message', `invalid ${what}: ${reason}`, [`$: ${reason}`]),
     );
@@ -40,7 +40,7 @@ export const validate = <TSchema extends v.GenericSchema>(
 };
 
 /** A message for anything thrown, even a value whose own `message` or `toString` throws. */
-export const describe = (cause: unknown): string => {
+export const describeThrown = (cause: unknown): string => {
   try {
     return cause instanceof Error ? String(cause.message) : String(cause);
   } catch {

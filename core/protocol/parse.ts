@@ -7,7 +7,7 @@ import type * as v from 'valibot';
 import { ProtocolError } from '../errors';
 import { err, type Result } from '../result';
 import { type ControlMessage, ControlMessageSchema } from './control';
-import { describe, validate } from './issues';
+import { describeThrown, validate } from './issues';
 import {
   type SignalingClientMessage,
   SignalingClientMessageSchema,
@@ -99,7 +99,7 @@ const parseText = <TSchema extends v.GenericSchema>(
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    return err(new ProtocolError('bad-json', `${what} is not JSON: ${describe(cause)}`));
+    return err(new ProtocolError('bad-json', `${what} is not JSON: ${describeThrown(cause)}`));
   }
   return validate(schema, json, what);
 };

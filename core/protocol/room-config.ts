@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import { ProtocolError } from '../errors';
 import { err, type Result } from '../result';
 import { STRATEGIES } from '../strategy-names';
-import { describe, validate } from './issues';
+import { describeThrown, validate } from './issues';
 
 export const MODELS = ['mlp', 'cnn', 'cnn-large'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
@@ -138,7 +138,7 @@ export const parseRoomConfig = (input: unknown): Result<RoomConfig, ProtocolErro
   try {
     merged = withDefaults(input);
   } catch (cause) {
-    const reason = describe(cause);
+    const reason = describeThrown(cause);
     return err(
       new ProtocolError('invalid-message', `invalid room config: ${reason}`, [`$: ${reason}`]),
     );

@@ -10,6 +10,7 @@ import {
   encodeParams,
   encodeUpdate,
   type UpdateMeta,
+  type UpdatePayload,
   type WireMessage,
 } from './codec';
 import { roundToF16 } from './fp16';
@@ -416,6 +417,121 @@ describe('bad input is refused with a CodecError and nothing else', () => {
     expectRefused(reseal(bitmapBytes), 'bad-index');
   });
 
+  it('refuses, at once, u32 length fields near 2^31 and 2^32 that a careless pad would wrap', () => {
+    // Length fields whose padded size wraps in int32 arithmetic must not alias a short buffer.
+    const control = encodeControl('');
+    new DataView(control.buffer).setUint32(12, 0xffff_fffd, true);
+    expectRefused(reseal(control), 'truncated');
+    for (const n of [2 ** 30 + 1, 2 ** 31 - 1, 2 ** 32 - 1]) {
+      const dense = new Uint8Array(52);
+      const view = new DataView(dense.buffer);
+      view.setUint8(0, 1);
+      view.setUint8(1, 1);
+      view.setUint32(4, dense.length, true);
+      view.setUint32(28, n, true);
+      view.setUint32(32, n, true);
+      expectRefused(reseal(dense), 'truncated');
+    }
+    // A varint index section of 2^32 - 3 bytes: read as one that ends at the values, the
+    // decoder would walk ~2^32 bytes past the buffer.
+    const sparse = encodeUpdate(meta(1000, 'f32'), {
+      encoding: 'sparse',
+      indices: Uint32Array.of(5),
+      values: Float32Array.of(1),
+    });
+    const crafted = new Uint8Array(52);
+    crafted.set(sparse.subarray(0, 48));
+    const view = new DataView(crafted.buffer);
+    view.setUint32(4, crafted.length, true);
+    view.setUint32(40, 0xffff_fffd, true);
+    crafted.set([0xff, 0xff, 0xff, 0x8f], 48);
+    const started = performance.now();
+    expectRefused(reseal(crafted), 'truncated');
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+
+  it('refuses each field a checksum-correct sender gets wrong, one check at a time', () => {
+    const P = 100;
+    const update = (
+      payload: UpdatePayload,
+      valueType: ValueType = 'f32',
+    ): { bytes: Uint8Array; view: DataView } => {
+      const bytes = encodeUpdate(meta(P, valueType), payload);
+      return { bytes, view: new DataView(bytes.buffer) };
+    };
+    const one: UpdatePayload = {
+      encoding: 'sparse',
+      indices: Uint32Array.of(5),
+      values: Float32Array.of(1),
+    };
+
+    for (const [offset, value, code] of [
+      [20, -1, 'bad-field'],
+      [20, Number.NaN, 'bad-field'],
+      [24, 1.5, 'bad-field'],
+      [24, Number.POSITIVE_INFINITY, 'bad-field'],
+    ] as const) {
+      const { bytes, view } = update(one);
+      view.setFloat32(offset, value, true);
+      expectRefused(reseal(bytes), code);
+    }
+    for (const offset of [2, 38, 44]) {
+      const { bytes } = update(one);
+      bytes[offset] = 1;
+      expectRefused(reseal(bytes), 'bad-field');
+    }
+    // Index section: a non-zero pad byte, an overlong varint, bytes after the last index.
+    const padded = update(one);
+    padded.bytes[49] = 1;
+    expectRefused(reseal(padded.bytes), 'bad-field');
+    const overlong = update(one);
+    overlong.bytes.set([0x85, 0x00], 48);
+    overlong.view.setUint32(40, 2, true);
+    expectRefused(reseal(overlong.bytes), 'bad-index');
+    const trailing = update(one);
+    trailing.view.setUint32(40, 3, true);
+    expectRefused(reseal(trailing.bytes), 'extended');
+    // Bitmap with fewer bits set than the header's count (decoded, it would repeat index 0).
+    const dense80 = Uint32Array.from({ length: 80 }, (_, i) => i);
+    const bitmap = update({ encoding: 'sparse', indices: dense80, values: new Float32Array(80) });
+    expect(bitmap.view.getUint8(36)).toBe(2);
+    bitmap.bytes[48 + 9]! &= 0x7f; // clears index 79
+    expectRefused(reseal(bitmap.bytes), 'bad-field');
+    // f16 values of odd count end in two pad bytes.
+    const half = update({ encoding: 'range', start: 0, values: Float32Array.of(1, 2, 3) }, 'f16');
+    half.bytes[half.bytes.length - 1] = 1;
+    expectRefused(reseal(half.bytes), 'bad-field');
+
+    const params = encodeParams({
+      step: 1,
+      modelFingerprint: 2,
+      loss: 3,
+      values: new Float32Array(4),
+    });
+    const pv = new DataView(params.buffer);
+    pv.setFloat32(24, Number.NaN, true);
+    expectRefused(reseal(params), 'non-finite');
+    pv.setFloat32(24, 3, true);
+    pv.setUint32(28, 1, true);
+    expectRefused(reseal(params), 'bad-field');
+
+    const control = encodeControl('a');
+    control[17] = 1; // text padding
+    expectRefused(reseal(control), 'bad-field');
+    // Ill-formed UTF-8: overlong forms, a surrogate code point, a truncated sequence.
+    for (const text of [
+      [0xc0, 0x80],
+      [0xe0, 0x9f, 0xbf],
+      [0xf0, 0x8f, 0xbf, 0xbf],
+      [0xed, 0xa0, 0x80],
+      [0x61, 0xe2, 0x82],
+    ]) {
+      const bad = encodeControl('x'.repeat(text.length));
+      bad.set(text, 16);
+      expectRefused(reseal(bad), 'bad-json');
+    }
+  });
+
   it('frames: corrupt headers are refused at the frame, corrupt payloads at the message', () => {
     const rand = rng(21);
     const message = encodeUpdate(meta(40_000, 'f32'), {
@@ -506,18 +622,30 @@ describe('sizes agree with the encoder', () => {
           if (denseWire <= budget) expect(plan.kind).toBe('dense');
           if (plan.kind !== 'sparse') return;
           expect(plan.k).toBeLessThan(P);
-          // Evenly spread indices are the estimate's worst case: the real message must fit.
-          const step = P / plan.k;
-          const indices = Uint32Array.from({ length: plan.k }, (_, i) => Math.floor(i * step));
-          const bytes = encodeUpdate(meta(P, vt), {
-            encoding: 'sparse',
-            indices,
-            values: randomValues(plan.k, rng(seed)).map((x) => x / 1e6),
-          });
-          expect(wireBytes(bytes.length)).toBeLessThanOrEqual(budget);
+          // The real message must fit whatever the indices: evenly spread, random (what top-k
+          // gives), and the varint worst case (as many gaps of 128 as fit, the rest 0).
+          const k = plan.k;
+          const step = P / k;
+          const even = Uint32Array.from({ length: k }, (_, i) => Math.floor(i * step));
+          const worst = new Uint32Array(k);
+          for (let i = 0, at = 0, spare = P - k; i < k; i++, at++) {
+            const gap = spare >= 128 ? 128 : 0;
+            spare -= gap;
+            at += gap;
+            worst[i] = at;
+          }
+          const random = randomIndices(P, k, rng(seed));
+          for (const indices of [even, worst, random]) {
+            const bytes = encodeUpdate(meta(P, vt), {
+              encoding: 'sparse',
+              indices,
+              values: randomValues(k, rng(seed)).map((x) => x / 1e6),
+            });
+            expect(wireBytes(bytes.length)).toBeLessThanOrEqual(budget);
+          }
         },
       ),
-      { seed: 31, numRuns: 300 },
+      { seed: 31, numRuns: 150 },
     );
   });
 

@@ -154,23 +154,44 @@ export interface ReassemblerOptions {
   readonly maxMessageBytes?: number;
   /** Partial messages kept at once; the oldest is dropped beyond it (default 16). */
   readonly maxPending?: number;
+  /**
+   * Bytes all partial messages may hold together; the oldest are dropped to make room (default
+   * 2 x maxMessageBytes, never less than maxMessageBytes). Without it, 16 one-byte last chunks
+   * that each announce 64 MiB would make the receiver allocate 1 GiB.
+   */
+  readonly maxPendingBytes?: number;
 }
 
 /** Reassembly state for one link. */
 export interface Reassembler {
   readonly maxMessageBytes: number;
   readonly maxPending: number;
+  readonly maxPendingBytes: number;
   readonly pending: Map<number, Pending>;
+  /** Sum of the buffers of the partial messages in `pending`. */
+  pendingBytes: number;
   /** Partial messages dropped (evicted or timed out), for the link's counters. */
   dropped: number;
 }
 
-export const createReassembler = (opts: ReassemblerOptions = {}): Reassembler => ({
-  maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
-  maxPending: opts.maxPending ?? 16,
-  pending: new Map(),
-  dropped: 0,
-});
+export function createReassembler(opts: ReassemblerOptions = {}): Reassembler {
+  const maxMessageBytes = opts.maxMessageBytes ?? 64 * 1024 * 1024;
+  return {
+    maxMessageBytes,
+    maxPending: opts.maxPending ?? 16,
+    maxPendingBytes: Math.max(maxMessageBytes, opts.maxPendingBytes ?? 2 * maxMessageBytes),
+    pending: new Map(),
+    pendingBytes: 0,
+    dropped: 0,
+  };
+}
+
+function dropPending(r: Reassembler, msgId: number): void {
+  const entry = r.pending.get(msgId);
+  if (entry === undefined) return;
+  r.pending.delete(msgId);
+  r.pendingBytes -= entry.buffer.length;
+}
 
 /**
  * Adds one chunk. Returns the whole message once its last chunk arrives, undefined while it is
@@ -198,19 +219,22 @@ export function pushChunk(
   }
   let entry = r.pending.get(chunk.msgId);
   if (entry && entry.buffer.length !== chunk.messageBytes) {
-    r.pending.delete(chunk.msgId);
+    dropPending(r, chunk.msgId);
     r.dropped++;
     return err(
       new CodecError('bad-field', `chunk of message ${chunk.msgId} disagrees on its length`),
     );
   }
   if (!entry) {
-    if (r.pending.size >= r.maxPending) {
+    while (
+      r.pending.size > 0 &&
+      (r.pending.size >= r.maxPending || r.pendingBytes + chunk.messageBytes > r.maxPendingBytes)
+    ) {
       // Maps iterate in insertion order: the first key is the oldest partial message.
-      const oldest = r.pending.keys().next().value;
-      if (oldest !== undefined) r.pending.delete(oldest);
+      dropPending(r, r.pending.keys().next().value as number);
       r.dropped++;
     }
+    r.pendingBytes += chunk.messageBytes;
     entry = {
       buffer: new Uint8Array(chunk.messageBytes),
       seen: new Uint8Array(chunk.count),
@@ -231,7 +255,7 @@ export function pushChunk(
   entry.buffer.set(chunk.payload, chunk.seq * MAX_CHUNK_BYTES);
   entry.received++;
   if (entry.received < chunk.count) return ok(undefined);
-  r.pending.delete(chunk.msgId);
+  dropPending(r, chunk.msgId);
   return ok(entry.buffer);
 }
 
@@ -240,7 +264,7 @@ export function expirePending(r: Reassembler, nowMs: number, timeoutMs: number):
   let n = 0;
   for (const [id, entry] of r.pending) {
     if (nowMs - entry.startedAtMs > timeoutMs) {
-      r.pending.delete(id);
+      dropPending(r, id);
       n++;
     }
   }

@@ -1,0 +1,144 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checksum } from './checksum';
+import {
+  ACK_FRAME_BYTES,
+  type ChunkFrame,
+  chunkMessage,
+  createReassembler,
+  decodeFrame,
+  encodeAck,
+  expirePending,
+  pushChunk,
+} from './frames';
+import { utf8Decode, utf8Encode } from './utf8';
+
+function chunk(frame: Uint8Array): ChunkFrame {
+  const d = decodeFrame(frame);
+  if (!d.ok || d.value.kind !== 'chunk') throw new Error('not a chunk frame');
+  return d.value;
+}
+
+describe('acks', () => {
+  it('round-trip with both statuses', () => {
+    for (const status of ['accepted', 'refused'] as const) {
+      const frame = encodeAck(0xffff_fffe, 123_456, status);
+      expect(frame.length).toBe(ACK_FRAME_BYTES);
+      expect(decodeFrame(frame)).toEqual({
+        ok: true,
+        value: { kind: 'ack', msgId: 0xffff_fffe, messageBytes: 123_456, status },
+      });
+    }
+  });
+
+  it('refuses every bit flip, an unknown status and a wrong length', () => {
+    const frame = encodeAck(7, 99);
+    for (let bit = 0; bit < frame.length * 8; bit++) {
+      const flipped = frame.slice();
+      flipped[bit >> 3]! ^= 1 << (bit & 7);
+      expect(decodeFrame(flipped).ok).toBe(false);
+    }
+    const status = frame.slice();
+    const view = new DataView(status.buffer);
+    view.setUint32(12, 2, true);
+    view.setUint32(16, checksum(status, 0, 16), true);
+    const r = decodeFrame(status);
+    expect(r.ok || r.error.code).toBe('bad-field');
+    expect(decodeFrame(frame.subarray(0, 19)).ok).toBe(false);
+    const longer = new Uint8Array(21);
+    longer.set(frame);
+    expect(decodeFrame(longer).ok).toBe(false);
+  });
+});
+
+describe('chunk frames', () => {
+  it('refuses a sequence number at or past the count, even with a correct header checksum', () => {
+    const frame = chunkMessage(1, new Uint8Array(100))[0]!;
+    const view = new DataView(frame.buffer);
+    view.setUint32(8, 1, true); // seq 1 of 1
+    view.setUint32(20, checksum(frame, 0, 20), true);
+    const r = decodeFrame(frame);
+    expect(r.ok || r.error.code).toBe('bad-field');
+  });
+
+  it('hands out a single-chunk message 4-byte aligned, whatever the frame view', () => {
+    const frame = chunkMessage(1, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8))[0]!;
+    const shifted = new Uint8Array(frame.length + 1).subarray(1);
+    shifted.set(frame);
+    const r = pushChunk(createReassembler(), chunk(shifted), 0);
+    if (!r.ok || r.value === undefined) throw new Error('not reassembled');
+    expect(r.value.byteOffset & 3).toBe(0);
+    expect([...r.value]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('bounds the bytes held by partial messages, not only their number', () => {
+    const big = 1 << 20;
+    const r = createReassembler({ maxMessageBytes: big }); // 2 MiB pending in all by default
+    expect(r.maxPendingBytes).toBe(2 * big);
+    // Each announces a whole 1 MiB message with one short last chunk: cheap to send.
+    for (let id = 0; id < 16; id++) {
+      const frames = chunkMessage(id, new Uint8Array(big));
+      expect(pushChunk(r, chunk(frames[frames.length - 1]!), 0)).toEqual({
+        ok: true,
+        value: undefined,
+      });
+      expect(r.pendingBytes).toBeLessThanOrEqual(2 * big);
+    }
+    expect(r.pending.size).toBe(2);
+    expect(r.dropped).toBe(14);
+    // A real message still gets through, and its bytes are released when it completes.
+    let out: Uint8Array | undefined;
+    for (const f of chunkMessage(99, new Uint8Array(big).fill(7))) {
+      const p = pushChunk(r, chunk(f), 0);
+      if (p.ok && p.value) out = p.value;
+    }
+    expect(out?.length).toBe(big);
+    expect(r.pending.has(99)).toBe(false);
+    expect(r.pendingBytes).toBe(
+      [...r.pending.values()].reduce((sum, e) => sum + e.buffer.length, 0),
+    );
+  });
+
+  it('expires partial messages older than the timeout, not younger ones', () => {
+    const r = createReassembler();
+    pushChunk(r, chunk(chunkMessage(1, new Uint8Array(70_000))[0]!), 1000);
+    pushChunk(r, chunk(chunkMessage(2, new Uint8Array(70_000))[0]!), 2000);
+    expect(expirePending(r, 3000, 1000)).toBe(1);
+    expect([...r.pending.keys()]).toEqual([2]);
+    expect(r.dropped).toBe(1);
+    expect(expirePending(r, 3000, 1000)).toBe(0);
+  });
+});
+
+describe('utf8', () => {
+  it('matches the platform encoder and decodes what it encodes', () => {
+    const encoder = new TextEncoder();
+    const decoder = new TextDecoder();
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        for (const text of [a, b, `\ud800${a}\udfff`]) {
+          const bytes = utf8Encode(text);
+          expect([...bytes]).toEqual([...encoder.encode(text)]);
+          expect(utf8Decode(bytes)).toBe(decoder.decode(bytes));
+        }
+      }),
+      { seed: 41, numRuns: 100 },
+    );
+  });
+
+  it('refuses what a fatal decoder refuses', () => {
+    const fatal = new TextDecoder('utf-8', { fatal: true });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 16 }), (bytes) => {
+        let expected: string | undefined;
+        try {
+          expected = fatal.decode(bytes);
+        } catch {
+          expected = undefined;
+        }
+        expect(utf8Decode(bytes)).toBe(expected);
+      }),
+      { seed: 42, numRuns: 3000 },
+    );
+  });
+});
