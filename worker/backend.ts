@@ -20,12 +20,19 @@ async function registerWebgpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-webgpu');
 }
 
+interface GpuLike {
+  requestAdapter(): Promise<unknown>;
+}
+
 /** Why WebGPU cannot work here, or undefined when it might. */
-function webgpuUnavailable(): string | undefined {
-  const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+async function webgpuUnavailable(): Promise<string | undefined> {
+  const nav = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator;
   if (!nav?.gpu) {
     return 'navigator.gpu is missing (no WebGPU in this runtime, or the page is not a secure context)';
   }
+  // tfjs only says "initialisation failed" when there is no adapter; ask first to say why.
+  const adapter = await nav.gpu.requestAdapter().catch(() => null);
+  if (!adapter) return 'no WebGPU adapter (GPU blocklisted or disabled, or no driver)';
   return undefined;
 }
 
@@ -47,7 +54,7 @@ export async function selectBackend(force?: BackendName): Promise<BackendChoice>
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   try {
     if (name === 'webgpu') {
-      const missing = webgpuUnavailable();
+      const missing = await webgpuUnavailable();
       if (missing) return missing;
       await registerWebgpu();
     }

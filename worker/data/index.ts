@@ -16,6 +16,7 @@ export {
   MAX_IDX_DIMS,
   parseIdx,
 } from './idx';
+export { encodeIdx } from './idx-encode';
 export {
   allocateBatch,
   type Batch,
@@ -29,4 +30,6 @@ export {
   loadDataset,
   toDataset,
 } from './mnist';
+export * from './shard-url';
 export { makeShard, peerClasses, type Shard, type ShardOptions, sampleDirichlet } from './shards';
+export { subsetDataset } from './subset';

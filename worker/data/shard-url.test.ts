@@ -16,7 +16,9 @@ const requests: fc.Arbitrary<ShardRequest> = fc
     peerCount: fc.integer({ min: 1, max: MAX_ROOM_PEERS }),
     sharding: fc.oneof(
       fc.constant<Sharding>({ kind: 'iid' }),
-      fc.integer({ min: 1, max: 10 }).map((k): Sharding => ({ kind: 'classes', classesPerPeer: k })),
+      fc
+        .integer({ min: 1, max: 10 })
+        .map((k): Sharding => ({ kind: 'classes', classesPerPeer: k })),
       fc
         .double({ min: 1e-6, max: 1000, noNaN: true })
         .map((alpha): Sharding => ({ kind: 'dirichlet', alpha })),

@@ -90,7 +90,12 @@ const integerIn = (s: string, min: number, max: number): number | undefined => {
  */
 export function parseShardQuery(params: URLSearchParams): Result<ShardRequest, DataError> {
   const bad = (message: string) => err(new DataError('bad-shard', message));
-  for (const key of new Set(params.keys())) {
+  // forEach, not keys(): the WebWorker lib types URLSearchParams without its iterators.
+  const seen: string[] = [];
+  params.forEach((_, key) => {
+    seen.push(key);
+  });
+  for (const key of seen) {
     if (!(KEYS as readonly string[]).includes(key)) return bad(`unknown parameter '${key}'`);
     if (params.getAll(key).length > 1) return bad(`parameter '${key}' is given more than once`);
   }

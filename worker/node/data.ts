@@ -8,8 +8,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import type { DatasetName, Sharding } from '../../core';
-import { DATASET_FILES, DataError, type Dataset, loadDataset, makeShard } from '../data';
-import { subsetDataset } from '../data/subset';
+import {
+  DATASET_FILES,
+  DataError,
+  type Dataset,
+  loadDataset,
+  makeShard,
+  subsetDataset,
+} from '../data';
 import type { TrainerData } from '../trainer';
 
 const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
