@@ -5,9 +5,9 @@
  */
 
 import * as Comlink from 'comlink';
-import type { DatasetName, Sharding } from '../../core';
 import { BACKENDS, type BackendName } from '../backend';
 import { encodeCheckpoint, type MetricPoint, restoreCheckpoint } from '../checkpoint';
+import type { ShardSpec } from '../data';
 import { MODEL_NAMES, type ModelName } from '../model';
 import type { OptimizerConfig } from '../optimizer';
 import {
@@ -31,23 +31,14 @@ import {
 /** Test images a peer evaluates on when init does not say. */
 export const DEFAULT_TEST_SAMPLES = 2000;
 
-export interface WorkerInitOptions {
+export interface WorkerInitOptions extends ShardSpec {
   readonly model: ModelName;
-  readonly dataset: DatasetName;
-  /** The room's seed: the initial parameters and every peer's shard derive from it. */
-  readonly seed: number;
-  readonly peerIndex: number;
-  readonly peerCount: number;
-  readonly sharding: Sharding;
-  readonly validationFraction: number;
   readonly optimizer: OptimizerConfig;
   /** Force one backend; a forced backend that cannot start fails init (no fallback). */
   readonly backend?: BackendName;
   readonly slowdown?: number;
   /** Where /data/shard/ is served, usually the page's `location.origin`. */
   readonly dataBaseUrl: string;
-  /** Test samples to evaluate on, 1..10 000; default DEFAULT_TEST_SAMPLES. */
-  readonly testSamples?: number;
 }
 
 let trainer: Trainer | undefined;

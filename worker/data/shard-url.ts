@@ -46,6 +46,12 @@ export type ShardRequest = {
   readonly testSamples: number;
 };
 
+/** A shard request whose test subset size may be left to the loader's default. */
+export type ShardSpec = Omit<ShardRequest, 'testSamples'> & {
+  /** Test samples the peer evaluates on; the loader's default when left out. */
+  readonly testSamples?: number;
+};
+
 /** `train-images.idx.gz` and its siblings. */
 export function shardFileName(split: ShardSplit, part: ShardPart): string {
   return `${split}-${part}.idx.gz`;

@@ -7,13 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzip as gunzipCallback } from 'node:zlib';
-import type { DatasetName, Sharding } from '../../core';
+import type { DatasetName } from '../../core';
 import {
   DATASET_FILES,
   DataError,
   type Dataset,
   loadDataset,
   makeShard,
+  type ShardSpec,
   subsetDataset,
 } from '../data';
 import type { TrainerData } from '../trainer';
@@ -58,16 +59,8 @@ async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<
   return ds.value;
 }
 
-export interface NodeDataOptions {
-  readonly dataset: DatasetName;
-  readonly seed: number;
-  readonly peerIndex: number;
-  readonly peerCount: number;
-  readonly sharding: Sharding;
-  readonly validationFraction: number;
-  /** How many test samples the peer evaluates on (a seeded subset); default all 10 000. */
-  readonly testSamples?: number;
-}
+/** The peer's shard; the test subset defaults to all 10 000 test images. */
+export type NodeDataOptions = ShardSpec;
 
 const cache = new Map<string, Promise<Dataset>>();
 /** Each file is parsed once per process, however many peers a benchmark runs in it. */
