@@ -1,14 +1,26 @@
-// `npm start`: the main job. Until the signaling server lands (issue: signaling server for the
-// edge), it says what `npm start` will do and what already runs, instead of pretending.
-const port = Number(process.env.PORT ?? 8080);
-console.log(`DLion mesh: npm start
+// `npm start`: the main job in one process. Builds what is missing (the dashboard, app/, into
+// dist/app, once app/ exists), then starts the signaling server (signaling/cli.ts through
+// tsx) on PORT (default 8080) with the embedded defaults, and prints the URL to open.
+// Extra arguments are passed on: `npm start -- --port 9000 --secret S`.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-What this will do once the signaling server and dashboard exist:
-  - build the dashboard (app/) if it is missing,
-  - start one process on http://localhost:${port}/ serving the dashboard, the signaling
-    WebSocket (/ws), /api/rooms, /metrics and /healthz,
-  - print the URL: open it in a few tabs and they form a training mesh.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
 
-What runs today: the pure core (DLion's algorithms, the wire codec and the protocol schemas).
-  npm test             typecheck, lint and every test suite
-  npm run bench:core   top-k and codec throughput at P = 100k, 1M, 10M`);
+if (existsSync('app') && !existsSync(join('dist', 'app', 'index.html'))) {
+  console.log('npm start: building the dashboard (vite build: app/ -> dist/app)');
+  const { build } = await import('vite');
+  await build({ configFile: join(root, 'vite.config.ts'), logLevel: 'warn' });
+} else if (!existsSync('app')) {
+  console.log(
+    'npm start: no dashboard yet (app/ lands in a later step): / shows a short note; ' +
+      'the WebSocket, /api, /metrics and /healthz are live.',
+  );
+}
+
+const { register } = await import('tsx/esm/api');
+register();
+const { runCli } = await import('../signaling/cli.ts');
+process.exitCode = await runCli(['serve', ...process.argv.slice(2)], process.env);

@@ -1,0 +1,239 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION, type SignalData } from '../core';
+import { createFixture, TestClient, withDeadline } from './test-support';
+import { createToken } from './tokens';
+
+const fx = createFixture();
+afterEach(() => fx.cleanup());
+
+const OFFER: SignalData = { type: 'offer', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n' };
+
+describe('rooms', () => {
+  it('welcomes a peer with the room config, the live peers and the ICE servers', async () => {
+    const iceServers = [{ urls: 'stun:stun.edge.local:3478' }];
+    const server = await fx.start({ iceServers, heartbeatMs: 1234 });
+    const a = await fx.client(server);
+    const wa = await a.join('lab', { name: 'alice', site: 'siteA' });
+    expect(wa.protocol).toBe(PROTOCOL_VERSION);
+    expect(wa.peerId).toMatch(/^[0-9a-f]{16}$/);
+    expect(wa.room).toBe('lab');
+    expect(wa.peers).toEqual([]);
+    expect(wa.iceServers).toEqual(iceServers);
+    expect(wa.heartbeatMs).toBe(1234);
+    expect(wa.config.strategy).toBe('dlion');
+
+    const b = await fx.client(server);
+    const wb = await b.join('lab', { name: 'bob', kind: 'kiosk' });
+    expect(wb.peerId).not.toBe(wa.peerId);
+    expect(wb.peers).toEqual([{ id: wa.peerId, name: 'alice', kind: 'browser', site: 'siteA' }]);
+    const joined = await a.nextOf('sig/peer-joined');
+    expect(joined.peer).toEqual({ id: wb.peerId, name: 'bob', kind: 'kiosk' });
+    expect(a.malformed).toEqual([]);
+    expect(b.malformed).toEqual([]);
+  });
+
+  it('relays signals between peers of a room, with the sender as `from`', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const b = await fx.client(server);
+    const wa = await a.join('lab');
+    const wb = await b.join('lab');
+    a.send({ type: 'sig/signal', to: wb.peerId, data: OFFER });
+    const got = await b.nextOf('sig/signal');
+    expect(got).toEqual({ type: 'sig/signal', from: wa.peerId, data: OFFER });
+    const candidate: SignalData = {
+      type: 'candidate',
+      candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host', sdpMid: '0' },
+    };
+    b.send({ type: 'sig/signal', to: wa.peerId, data: candidate });
+    expect((await a.nextOf('sig/signal')).data).toEqual(candidate);
+  });
+
+  it('announces a leave and a closed socket, and deletes the empty room', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const b = await fx.client(server);
+    const c = await fx.client(server);
+    await a.join('lab');
+    const wb = await b.join('lab');
+    const wc = await c.join('lab');
+    b.send({ type: 'sig/leave' });
+    expect(await a.nextOf('sig/peer-left')).toEqual({
+      type: 'sig/peer-left',
+      peerId: wb.peerId,
+      reason: 'left',
+    });
+    expect((await b.closed).code).toBe(1000);
+    c.close();
+    expect((await a.nextOf('sig/peer-left')).peerId).toBe(wc.peerId);
+    a.send({ type: 'sig/leave' });
+    await a.closed;
+    const rooms = await withDeadline(
+      (async () => {
+        for (;;) {
+          const body = (await (await fetch(`${server.url}/api/rooms`)).json()) as {
+            rooms: unknown[];
+          };
+          if (body.rooms.length === 0) return body.rooms;
+        }
+      })(),
+      'the empty room to be deleted',
+    );
+    expect(rooms).toEqual([]);
+  });
+
+  it('evicts a peer whose heartbeats stop, and keeps one that sends them', async () => {
+    const server = await fx.start({ heartbeatMs: 100, evictAfterMs: 300 });
+    const silent = await fx.client(server);
+    const alive = await fx.client(server);
+    const ws = await silent.join('lab');
+    await alive.join('lab');
+    const beat = setInterval(() => alive.send({ type: 'sig/heartbeat', atMs: Date.now() }), 50);
+    try {
+      const left = await alive.nextOf('sig/peer-left', 3000);
+      expect(left).toEqual({ type: 'sig/peer-left', peerId: ws.peerId, reason: 'timeout' });
+      expect((await withDeadline(silent.closed, 'the evicted socket to close')).code).toBe(4000);
+      const m = await (await fetch(`${server.url}/metrics`)).text();
+      expect(m).toMatch(/^dlion_evictions_total 1$/m);
+      expect(m).toMatch(/^dlion_peers 1$/m);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  it('never delivers a signal addressed to another room', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const b = await fx.client(server);
+    const other = await fx.client(server);
+    await a.join('red');
+    await b.join('red');
+    const wo = await other.join('blue');
+    a.send({ type: 'sig/signal', to: wo.peerId, data: OFFER });
+    const e = await a.nextOf('sig/error');
+    expect(e.code).toBe('unknown-peer');
+    expect(e.fatal).toBe(false);
+    // The error proves the stray signal was handled. Anything the server sends `other`
+    // afterwards (here: a join in its room) arrives after the stray signal would have.
+    const marker = await fx.client(server);
+    await marker.join('blue');
+    await other.nextOf('sig/peer-joined');
+    expect(other.received.some((m) => m.type === 'sig/signal')).toBe(false);
+    expect(b.received.some((m) => m.type === 'sig/signal')).toBe(false);
+  });
+
+  it('fixes the room config at creation; joiners cannot change it', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const wa = await a.join('lab', { config: { strategy: 'bsp', staleness: 0, seed: 7 } });
+    expect(wa.config).toMatchObject({ strategy: 'bsp', staleness: 0, seed: 7, model: 'mlp' });
+    const b = await fx.client(server);
+    const wb = await b.join('lab', { config: { strategy: 'gaia', seed: 9 } });
+    expect(wb.config).toEqual(wa.config);
+    // A stale or broken config from a joiner is ignored, not refused.
+    const c = await fx.client(server);
+    const wc = await c.join('lab', { config: { globalBatch: -1 } });
+    expect(wc.config).toEqual(wa.config);
+    const api = (await (await fetch(`${server.url}/api/rooms/lab`)).json()) as {
+      config: unknown;
+    };
+    expect(api.config).toEqual(wa.config);
+  });
+
+  it("refuses a creator's invalid config with its issues", async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    a.send({
+      type: 'sig/hello',
+      protocol: PROTOCOL_VERSION,
+      room: 'lab',
+      name: 'a',
+      kind: 'browser',
+      config: { globalBatch: 1, nonsense: true },
+    });
+    const e = await a.nextOf('sig/error');
+    expect(e.code).toBe('config-invalid');
+    expect(e.fatal).toBe(true);
+    expect(e.issues?.length).toBeGreaterThan(0);
+    expect((await a.closed).code).toBe(1008);
+    // The room was not created.
+    expect((await fetch(`${server.url}/api/rooms/lab`)).status).toBe(404);
+  });
+
+  it('refuses an unsupported protocol version and a message before the hello', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    a.send({
+      type: 'sig/hello',
+      protocol: PROTOCOL_VERSION + 1,
+      room: 'lab',
+      name: 'a',
+      kind: 'browser',
+    });
+    expect(await a.nextOf('sig/error')).toMatchObject({ code: 'protocol-version', fatal: true });
+    const b = await fx.client(server);
+    b.send({ type: 'sig/heartbeat' });
+    expect(await b.nextOf('sig/error')).toMatchObject({ code: 'not-joined', fatal: true });
+    await b.closed;
+  });
+
+  it('grants a resumed id only when it is not live: never hijacks', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const wa = await a.join('lab');
+    const b = await fx.client(server);
+    const wb = await b.join('lab', { resume: { peerId: wa.peerId } });
+    expect(wb.peerId).not.toBe(wa.peerId);
+    a.send({ type: 'sig/leave' });
+    await b.nextOf('sig/peer-left');
+    const c = await fx.client(server);
+    const wc = await c.join('lab', { resume: { peerId: wa.peerId } });
+    expect(wc.peerId).toBe(wa.peerId);
+  });
+
+  it('tells peers the server is going away on close', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    await a.join('lab');
+    await server.close();
+    expect((await a.closed).code).toBe(1001);
+    await server.close(); // idempotent
+    await expect(TestClient.connect(server.wsUrl)).rejects.toThrow();
+  });
+});
+
+describe('join tokens', () => {
+  const secret = 'edge-secret';
+
+  it('admits a valid token and refuses missing, wrong, expired and other-room ones', async () => {
+    const server = await fx.start({ secret });
+    const ok = await fx.client(server);
+    await ok.join('lab', { token: createToken(secret, 'lab') });
+
+    const cases: [string, string | undefined, string][] = [
+      ['missing', undefined, 'token-required'],
+      ['wrong secret', createToken('other-secret', 'lab'), 'bad-token'],
+      ['expired', createToken(secret, 'lab', 1, Date.now() - 10_000), 'bad-token'],
+      ['other room', createToken(secret, 'other'), 'bad-token'],
+      ['garbage', 'not-a-token', 'bad-token'],
+    ];
+    for (const [what, token, code] of cases) {
+      const c = await fx.client(server);
+      c.send({
+        type: 'sig/hello',
+        protocol: PROTOCOL_VERSION,
+        room: 'lab',
+        name: 'x',
+        kind: 'browser',
+        ...(token !== undefined ? { token } : {}),
+      });
+      const e = await c.nextOf('sig/error');
+      expect({ what, code: e.code, fatal: e.fatal }).toEqual({ what, code, fatal: true });
+      expect((await c.closed).code).toBe(1008);
+    }
+    const m = await (await fetch(`${server.url}/metrics`)).text();
+    expect(m).toMatch(/^dlion_rejects_total\{reason="bad-token"\} 4$/m);
+    expect(m).toMatch(/^dlion_rejects_total\{reason="token-required"\} 1$/m);
+    expect(m).toMatch(/^dlion_peers 1$/m);
+  });
+});
