@@ -79,8 +79,8 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string): Promise<TestClient> {
-    const ws = new WebSocket(url);
+  static async connect(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
+    const ws = new WebSocket(url, options);
     const client = new TestClient(ws);
     await withDeadline(
       new Promise<void>((resolve, reject) => {
