@@ -3,24 +3,11 @@
  * the shard files (/data/shard/), on an ephemeral port, with a log of what was requested.
  */
 
-import { readFile, stat } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
+import { serveStatic } from '../signaling/http';
 import { handleShardRequest } from '../worker/node/shard-files';
-
-const TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-};
 
 export interface ServedRequest {
   readonly method: string;
@@ -107,31 +94,15 @@ async function answer(
       return;
     }
     if (await handleShardRequest(url, res)) return;
+    // The same static file serving as the signaling server's, which will serve the dashboard.
     let pathname: string;
     try {
-      pathname = decodeURIComponent(new URL(url, 'http://localhost').pathname);
+      pathname = new URL(url, 'http://localhost').pathname;
     } catch {
       res.writeHead(400).end();
       return;
     }
-    const file = normalize(join(root, pathname.endsWith('/') ? `${pathname}index.html` : pathname));
-    // The URL parser already drops dot segments; this also refuses encoded ones (%2e%2e).
-    if (file !== root && !file.startsWith(root + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
-      return;
-    }
-    const body = await readFile(file);
-    res.writeHead(200, {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Content-Length': String(body.byteLength),
-      'Cache-Control': 'no-store',
-    });
-    res.end(method === 'HEAD' ? undefined : body);
+    await serveStatic(pathname, res, root, method);
   } catch (e) {
     if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end(`${e instanceof Error ? e.message : String(e)}\n`);

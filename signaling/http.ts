@@ -105,7 +105,12 @@ export async function handleHttp(
   }
 }
 
-async function serveStatic(
+/**
+ * Serves `path` (a URL pathname, still percent-encoded) from `staticDir`: content types, no
+ * traversal (encoded dot segments and NUL refused), index.html for folders, and the
+ * "not built yet" page when the folder is missing. Also used by the Playwright test server.
+ */
+export async function serveStatic(
   path: string,
   res: ServerResponse,
   staticDir: string,
