@@ -23,7 +23,7 @@ export interface BandwidthEstimatorConfig {
    * the first message is small on any link, and the first ack replaces it.
    */
   readonly initialBytesPerSec: number;
-  /** Median window, in accepted samples (odd numbers are best). 5 by default. */
+  /** Median span, in accepted samples (odd numbers are best). 5 by default. */
   readonly windowSamples: number;
   /**
    * Budget gain while starting up (see `probeGain`): 2 by default, so the message size, and
@@ -76,7 +76,7 @@ export type IgnoreReason =
 
 /** What the estimator ignored or discarded, for the link's metrics. */
 export interface BandwidthCounters {
-  /** Rate samples that entered the median window. */
+  /** Rate samples that entered the median span. */
   samplesAccepted: number;
   /** App-limited samples below the estimate, discarded: they measured the app, not the link. */
   appLimitedDiscarded: number;
@@ -255,7 +255,7 @@ export interface AckInfo {
   readonly ackAtMs: number;
 }
 
-/** What an ack produced: a rate sample (accepted into the window or not), none, or nothing. */
+/** What an ack produced: a rate sample (accepted into the median span or not), none, or nothing. */
 export type AckOutcome =
   | { readonly kind: 'sample'; readonly bytesPerSec: number; readonly accepted: boolean }
   | { readonly kind: 'no-sample' }
@@ -334,7 +334,7 @@ export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
  * thread delays one ack, which makes that sample low and the next one high: ack compression; a
  * token-bucket shaper lets a burst through after idle). A median ignores up to
  * floor(N/2) outliers and still follows a step change down or up within ceil(N/2) samples of
- * the new rate (3 for N = 5). BBR's windowed max keeps the largest outlier for the whole window
+ * the new rate (3 for N = 5). BBR's windowed max keeps the largest outlier for the whole span
  * and needs N samples to follow a drop; an EWMA is pulled by every outlier and reaches a 5x
  * drop within 15% only after ~9 samples (alpha 0.3).
  *
@@ -342,7 +342,7 @@ export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
  * per send and so do the samples, which are then limited by the message size rather than the
  * link; the median would lag two samples behind that growth, so the estimate is the newest
  * sample (never below the median) until `startupRounds` samples in a row grow it by less than
- * 25%. Not the window's max: that would hold on to one high outlier for the whole window.
+ * 25%. Not the span's max: that would hold on to one high outlier for the whole span.
  * Startup starts again when `startupRounds` samples in a row are 25% above the estimate: the
  * link got faster, and messages sized for the old rate are too short (against RTT jitter) to
  * show how much faster.
@@ -375,7 +375,7 @@ function pushSample(est: BandwidthEstimator, rate: number): void {
   }
 }
 
-/** Median of the first `count` values (count <= window size, which is small). */
+/** Median of the first `count` values (count <= span size, which is small). */
 function median(values: Float64Array, count: number): number {
   const sorted = values.slice(0, count).sort();
   const mid = count >> 1;
@@ -392,7 +392,7 @@ function pushMinRtt(est: BandwidthEstimator, ms: number): void {
 /**
  * Records an RTT measurement (app-level ping or getStats currentRoundTripTime x 1000).
  * Smoothed RTT and variance as in RFC 6298 (alpha 1/8, beta 1/4); it also feeds the min-RTT
- * window. Returns false (and counts it) for a negative or non-finite value.
+ * span. Returns false (and counts it) for a negative or non-finite value.
  */
 export function onRttSample(est: BandwidthEstimator, ms: number): boolean {
   if (!isTime(ms)) {
@@ -426,7 +426,7 @@ export const rttMs = (est: BandwidthEstimator): number => est.srttMs ?? est.conf
 /** RTT variance (RFC 6298 RTTVAR) in ms; 0 before any RTT sample. */
 export const rttVarMs = (est: BandwidthEstimator): number => est.rttVarMs;
 
-/** Minimum RTT over the recent window, or undefined before any RTT measurement. */
+/** Minimum RTT over the recent span, or undefined before any RTT measurement. */
 export function minRttMs(est: BandwidthEstimator): number | undefined {
   if (est.minRttCount === 0) return undefined;
   let min = Number.POSITIVE_INFINITY;
@@ -442,7 +442,7 @@ export const bytesInFlight = (est: BandwidthEstimator): number => est.bytesInFli
  * during startup; afterwards `probeGain` for one send in every `probeEvery`, else 1. It counts
  * sends, not time, so a step the sender skips (link not drained) does not use up the probe.
  * The probe lets the estimator see a link that got faster on transports where a message that
- * only fills the current estimate would not show it (e.g. a congestion window restarted
+ * only fills the current estimate would not show it (e.g. a TCP cwnd restarted
  * after idle).
  */
 export function probeGain(est: BandwidthEstimator): number {

@@ -144,17 +144,17 @@ export function lastSteps(state: Membership): Map<PeerId, number> {
   return out;
 }
 
-/** A small window of recent step durations, for the median step time. */
+/** A small ring of recent step durations, for the median step time. */
 export interface StepTimes {
   readonly values: Float64Array;
   count: number;
   head: number;
 }
 
-/** An empty window of the last `size` step times (9 by default). */
+/** An empty ring of the last `size` step times (9 by default). */
 export function createStepTimes(size = 9): StepTimes {
   if (!Number.isSafeInteger(size) || size < 1) {
-    throw new PolicyError('bad-config', `step-time window must be >= 1, got ${size}`);
+    throw new PolicyError('bad-config', `step-time ring size must be >= 1, got ${size}`);
   }
   return { values: new Float64Array(size), count: 0, head: 0 };
 }

@@ -12,7 +12,7 @@ export type Batching = 'wdb' | 'equal';
 
 /**
  * What a peer sends each step. 'prioritized': per-link top-k of the residual (3.2). 'dense':
- * the whole weighted gradient to every peer. 'ako': one partition of the sliding-window sum.
+ * the whole weighted gradient to every peer. 'ako': one partition of the sliding sum.
  * 'gaia': the significant entries of the update accumulator.
  */
 export type Exchange = 'prioritized' | 'dense' | 'ako' | 'gaia';

@@ -137,7 +137,7 @@ export function akoPartitionCount(input: AkoPartitionInput): number {
   return Math.min(maxP, Math.max(1, p));
 }
 
-/** A peer's Ako sender state: the sliding-window accumulator and the current partitions. */
+/** A peer's Ako sender state: the sliding-sum accumulator and the current partitions. */
 export interface AkoState {
   readonly layerSizes: readonly number[];
   /** Weighted gradients added since each entry's partition was last sent (P floats). */
@@ -161,7 +161,7 @@ export function akoSetPartitionCount(state: AkoState, p: number): void {
   state.partitions = partitionLayers(state.layerSizes, p);
 }
 
-/** What one Ako step sends to every peer: one partition's window sum. */
+/** What one Ako step sends to every peer: one partition's sliding sum. */
 export interface AkoSend {
   /** Index of the partition (step mod p). */
   readonly partition: number;
