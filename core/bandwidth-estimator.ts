@@ -49,6 +49,15 @@ export interface BandwidthEstimatorConfig {
   readonly initialRttMs: number;
   /** Unacked messages tracked at most; the oldest is forgotten beyond (acks lost with a link). */
   readonly maxInFlight: number;
+  /**
+   * Aggregation span, ms: 0 (the default) makes one sample per acked message; above 0, the
+   * bytes and busy intervals of consecutive acks are summed until the intervals reach this
+   * span, and the sum gives one sample. A busy event loop at either end (a peer computing a
+   * step on its main thread) delays acks and releases them together; each single interval is
+   * then wrong both ways, but their sum is still the time the link was busy, so the summed
+   * sample stays right where per-message samples would scatter (ack compression).
+   */
+  readonly sampleSpanMs: number;
 }
 
 /** The defaults, each explained on its field above. */
@@ -64,6 +73,7 @@ export const DEFAULT_BANDWIDTH_CONFIG: BandwidthEstimatorConfig = {
   minRttWindow: 16,
   initialRttMs: 100,
   maxInFlight: 1024,
+  sampleSpanMs: 0,
 };
 
 /** Why an input was ignored. Each reason has a counter in `BandwidthCounters`. */
@@ -130,6 +140,10 @@ export interface BandwidthEstimator {
   minRttHead: number;
   /** Recently acked ids, to tell a duplicate ack from an unknown one (counting only). */
   readonly recentAcks: number[];
+  /** The sample being aggregated (sampleSpanMs > 0): bytes, busy ms, any app-limited message. */
+  spanBytes: number;
+  spanMs: number;
+  spanAppLimited: boolean;
   readonly counters: BandwidthCounters;
 }
 
@@ -155,7 +169,8 @@ export function createBandwidthEstimator(
     !(Number.isFinite(cfg.smallMessageBytes) && cfg.smallMessageBytes >= 0) ||
     !count(cfg.minRttWindow) ||
     !positive(cfg.initialRttMs) ||
-    !count(cfg.maxInFlight)
+    !count(cfg.maxInFlight) ||
+    !(Number.isFinite(cfg.sampleSpanMs) && cfg.sampleSpanMs >= 0)
   ) {
     throw new PolicyError('bad-config', `bandwidth estimator: bad config ${JSON.stringify(cfg)}`);
   }
@@ -181,6 +196,9 @@ export function createBandwidthEstimator(
     minRttCount: 0,
     minRttHead: 0,
     recentAcks: [],
+    spanBytes: 0,
+    spanMs: 0,
+    spanAppLimited: false,
     counters: {
       samplesAccepted: 0,
       appLimitedDiscarded: 0,
@@ -314,13 +332,27 @@ export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
 
   const correction = Math.min(minRttMs(est) ?? 0, ackDelay / 2);
   const busyStart = Math.max(prevAckMs, msg.sentAtMs + correction);
-  const interval = ack.ackAtMs - busyStart;
+  let interval = ack.ackAtMs - busyStart;
+  let bytes = msg.bytes;
+  let appLimited = msg.appLimited;
+  if (est.config.sampleSpanMs > 0) {
+    est.spanBytes += msg.bytes;
+    est.spanMs += Math.max(0, interval);
+    est.spanAppLimited ||= msg.appLimited;
+    if (est.spanMs < est.config.sampleSpanMs) return { kind: 'no-sample' };
+    bytes = est.spanBytes;
+    interval = est.spanMs;
+    appLimited = est.spanAppLimited;
+    est.spanBytes = 0;
+    est.spanMs = 0;
+    est.spanAppLimited = false;
+  }
   if (!(interval >= est.config.minIntervalMs) || interval <= 0) {
     c.tooShort++;
     return { kind: 'no-sample' };
   }
-  const rate = (msg.bytes * 1000) / interval;
-  if (msg.appLimited && rate < est.estimateBytesPerSec) {
+  const rate = (bytes * 1000) / interval;
+  if (appLimited && rate < est.estimateBytesPerSec) {
     c.appLimitedDiscarded++;
     return { kind: 'sample', bytesPerSec: rate, accepted: false };
   }

@@ -32,6 +32,28 @@ describe('rooms', () => {
     expect(b.malformed).toEqual([]);
   });
 
+  it("gives each peer the lowest free shard slot, and reuses a leaver's slot", async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const b = await fx.client(server);
+    const c = await fx.client(server);
+    expect((await a.join('lab')).slot).toBe(0);
+    const wb = await b.join('lab');
+    expect(wb.slot).toBe(1);
+    expect((await c.join('lab')).slot).toBe(2);
+    // Slots are per room: another room starts again at 0.
+    const other = await fx.client(server);
+    expect((await other.join('elsewhere')).slot).toBe(0);
+
+    b.send({ type: 'sig/leave' });
+    expect((await a.nextOf('sig/peer-left')).peerId).toBe(wb.peerId);
+    const d = await fx.client(server);
+    expect((await d.join('lab')).slot).toBe(1);
+    // Every slot is taken again: the next joiner gets the first one above them.
+    const e = await fx.client(server);
+    expect((await e.join('lab')).slot).toBe(3);
+  });
+
   it('relays signals between peers of a room, with the sender as `from`', async () => {
     const server = await fx.start();
     const a = await fx.client(server);

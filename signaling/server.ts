@@ -133,6 +133,8 @@ interface Room {
 interface Peer {
   readonly info: PeerInfo;
   readonly room: Room;
+  /** Shard slot (the peer's data shard index), unique among the room's live peers. */
+  readonly slot: number;
   readonly conn: Conn;
   status?: { value: PeerStatus; atMs: number } | undefined;
 }
@@ -149,6 +151,19 @@ interface Conn {
 }
 
 const isPositiveInt = (n: number) => Number.isInteger(n) && n > 0;
+
+/**
+ * The lowest slot no live peer of `room` holds. A leaver's slot is reused first, so the
+ * shards in use stay packed at the bottom of the room's config.maxPeers slots; with the
+ * room below its capacity (<= maxPeers) the answer is always < maxPeers.
+ */
+const lowestFreeSlot = (room: Room): number => {
+  const held = new Set<number>();
+  for (const p of room.peers.values()) held.add(p.slot);
+  let slot = 0;
+  while (held.has(slot)) slot += 1;
+  return slot;
+};
 
 function resolveOptions(opts: SignalingStartOptions): SignalingOptions {
   const limits: SignalingLimits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -340,7 +355,8 @@ export async function startSignalingServer(
       ...(hello.site !== undefined ? { site: hello.site } : {}),
     };
     const others = [...room.peers.values()].map((p) => p.info);
-    const peer: Peer = { info, room, conn };
+    const slot = lowestFreeSlot(room);
+    const peer: Peer = { info, room, conn, slot };
     rooms.set(room.name, room);
     room.peers.set(id, peer);
     livePeers.set(id, peer);
@@ -351,12 +367,15 @@ export async function startSignalingServer(
       peerId: id,
       room: room.name,
       config: room.config,
+      slot,
       peers: others,
       iceServers: o.iceServers,
       heartbeatMs: o.heartbeatMs,
     });
     broadcast(room, { type: 'sig/peer-joined', peer: info }, id);
-    log(`signaling: ${room.name}: ${id} (${info.name}, ${info.kind}) joined from ${conn.address}`);
+    log(
+      `signaling: ${room.name}: ${id} (${info.name}, ${info.kind}) joined from ${conn.address}, slot ${slot}`,
+    );
   };
 
   // ---- messages -------------------------------------------------------------------------

@@ -67,6 +67,8 @@ export interface TrainerInfo {
   readonly backendNote: string;
   readonly paramCount: number;
   readonly fingerprint: number;
+  /** Sizes of the parameter tensors in flat order (Ako partitions along them). */
+  readonly layerSizes: readonly number[];
   readonly trainSize: number;
   readonly validationSize: number;
   readonly testSize: number;
@@ -202,6 +204,7 @@ export async function createTrainer(
     backendNote: choice.note,
     paramCount: spec.paramCount,
     fingerprint: spec.fingerprint,
+    layerSizes: spec.params.map((p) => p.size),
     trainSize: data.train.count,
     validationSize: data.validation.count,
     testSize: data.test.count,

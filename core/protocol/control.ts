@@ -51,7 +51,12 @@ export const ControlMessageSchema = v.variant('type', [
     samples: CountSchema,
   }),
   /** Asks the receiver (the best peer) for its parameters. */
-  v.strictObject({ type: v.literal('mesh/dkt-request'), step: StepSchema }),
+  v.strictObject({
+    type: v.literal('mesh/dkt-request'),
+    step: StepSchema,
+    /** 'join': a peer new to a running room asks for the parameters to start from (beta 1). */
+    purpose: v.exactOptional(v.picklist(['dkt', 'join'])),
+  }),
   /** Tells the source whether its parameters were kept or rolled back. */
   v.strictObject({
     type: v.literal('mesh/dkt-outcome'),

@@ -99,6 +99,7 @@ const welcome = {
   peerId: 'peer-a',
   room: 'demo',
   config: DEFAULT_ROOM_CONFIG,
+  slot: 2,
   peers: [peer, { id: 'peer-c', name: 'Cy', kind: 'browser' }],
   iceServers: [
     { urls: 'stun:stun.example.org:3478' },
@@ -114,6 +115,9 @@ const welcome = {
 const serverExamples = [
   welcome,
   { ...welcome, peers: [], iceServers: [] },
+  // The slot's edges: the first and the last of a room of MAX_ROOM_PEERS.
+  { ...welcome, slot: 0 },
+  { ...welcome, slot: MAX_ROOM_PEERS - 1 },
   { type: 'sig/peer-joined', peer },
   { type: 'sig/peer-left', peerId: 'peer-b', reason: 'timeout' },
   { type: 'sig/signal', from: 'peer-b', data: candidate },
@@ -296,6 +300,11 @@ describe('server messages are refused when', () => {
     ['iceServers.0.urls', { ...welcome, iceServers: [{ urls: 5 }] }],
     ['iceServers.0.urls', { ...welcome, iceServers: [{ urls: Array(9).fill('stun:a') }] }],
     ['heartbeatMs', { ...welcome, heartbeatMs: 0 }],
+    ['slot', { ...welcome, slot: -1 }],
+    ['slot', { ...welcome, slot: MAX_ROOM_PEERS }],
+    ['slot', { ...welcome, slot: 1.5 }],
+    ['slot', { ...welcome, slot: '1' }],
+    ['slot', { ...welcome, slot: undefined }],
     ['protocol', { ...welcome, protocol: '1' }],
     ['reason', { type: 'sig/peer-left', peerId: 'b', reason: 'exploded' }],
     ['code', { type: 'sig/error', code: 'teapot', message: '', fatal: true }],

@@ -160,6 +160,12 @@ export const WelcomeSchema = v.strictObject({
   peerId: PeerIdSchema,
   room: RoomNameSchema,
   config: RoomConfigSchema,
+  /**
+   * This peer's shard slot: the lowest one no other live peer of the room holds, freed when
+   * the peer leaves. It is the peer's data shard index (shards are drawn over
+   * config.maxPeers slots), so two live peers of a room never share one.
+   */
+  slot: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_ROOM_PEERS - 1)),
   /** The other live peers (never the receiver itself). */
   peers: boundedArray(PeerInfoSchema, MAX_ROOM_PEERS),
   iceServers: boundedArray(IceServerSchema, MAX_ICE_SERVERS),

@@ -1,0 +1,20 @@
+/**
+ * The peer runtime (DESIGN.md 2 to 5): signaling client, one link per remote peer, bandwidth
+ * estimation, the staleness gate, the exchange of each strategy and knowledge transfer.
+ * Environment-agnostic: sockets, links, the trainer, storage and the clock are injected.
+ */
+
+export * from './events';
+export { createPeer, MAX_UPDATE_ABS } from './peer';
+export {
+  createSignalingClient,
+  type SignalingClient,
+  type SignalingClientOptions,
+  type WebSocketConstructor,
+} from './signaling-client';
+export {
+  type SimplePeerConstructor,
+  type SimplePeerInstance,
+  simplePeerConnector,
+} from './simple-peer-link';
+export * from './types';

@@ -1,0 +1,283 @@
+/**
+ * One link to one remote peer, above the raw data channel: messages cut into frames and
+ * reassembled, an ack for every message, the per-link bandwidth estimator fed by those acks,
+ * RTT pings, the emulation shaper, and backpressure on the channel's bufferedAmount.
+ * Bad frames and messages are refused, counted and acknowledged as refused; nothing here
+ * throws out of a channel handler.
+ */
+
+import {
+  type BandwidthEstimator,
+  type ControlMessage,
+  chunkMessage,
+  createBandwidthEstimator,
+  createReassembler,
+  decodeFrame,
+  decodeMessage,
+  encodeAck,
+  encodeControl,
+  encodeMessage,
+  expirePending,
+  onAck,
+  onRttSample,
+  onSend,
+  type ParamsMessage,
+  type PeerId,
+  parseControlMessage,
+  pushChunk,
+  type Reassembler,
+  type UpdateMessage,
+  wireBytes,
+} from '../core';
+import type { RefusalKind } from './events';
+import { createPacer, type Pacer, releaseTime } from './shaper';
+import type { MeshClock, MeshLogger, RtcLink, RtcLinkHandlers } from './types';
+
+/** Frames wait in our queue while the channel holds more than this (backpressure). */
+export const HIGH_WATER_BYTES = 1 << 20;
+/** How often a blocked queue looks at bufferedAmount again, ms. */
+const POLL_MS = 4;
+const PING_EVERY_MS = 2000;
+/** A partial message older than this is dropped (its sender gave up or the link stalled). */
+const REASSEMBLY_TIMEOUT_MS = 60_000;
+/** The largest message a peer accepts: a 16M-parameter vector and its header. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 64;
+
+/** What the link hands up to the peer. */
+export type LinkMessage =
+  | { readonly kind: 'update'; readonly message: UpdateMessage; readonly bytes: number }
+  | { readonly kind: 'params'; readonly message: ParamsMessage; readonly bytes: number }
+  | { readonly kind: 'control'; readonly message: ControlMessage };
+
+export interface LinkSessionOptions {
+  readonly remote: PeerId;
+  readonly clock: MeshClock;
+  readonly log: MeshLogger;
+  /** Opens the raw channel with these handlers (an RtcConnector bound to its options). */
+  readonly connect: (handlers: RtcLinkHandlers) => RtcLink;
+  /** Relays the channel's SDP/ICE to the remote peer through signaling. */
+  readonly onSignal: RtcLinkHandlers['onSignal'];
+  /** The shaping that applies to this link now (DESIGN.md 5); read for every message. */
+  readonly shaping: () => { readonly capBps: number | undefined; readonly latencyMs: number };
+  readonly onOpen: () => void;
+  readonly onMessage: (message: LinkMessage) => void;
+  readonly onRefused: (kind: RefusalKind, message: string) => void;
+  readonly onClose: (reason: string) => void;
+}
+
+interface QueuedFrame {
+  readonly bytes: Uint8Array;
+  readonly releaseAtMs: number;
+}
+
+export interface LinkSession {
+  readonly remote: PeerId;
+  readonly estimator: BandwidthEstimator;
+  isOpen(): boolean;
+  /** Feeds relayed SDP/ICE to the channel. */
+  signal: RtcLink['signal'];
+  /**
+   * Queues one encoded message; returns its id, or undefined when the link is closed.
+   * `appLimited`: the sender had less to send than the budget allowed (see SendInfo).
+   */
+  send(message: Uint8Array, appLimited: boolean): number | undefined;
+  sendControl(message: ControlMessage): number | undefined;
+  /** True when the previous message has left our queue and the channel's buffer is low. */
+  drained(): boolean;
+  /** Wire bytes handed to the channel so far. */
+  bytesSent(): number;
+  /** Smoothed RTT from pings, ms; undefined before the first pong. */
+  rttMs(): number | undefined;
+  /** Closes the channel (without notifying onClose twice). Safe to call twice. */
+  close(reason: string): void;
+}
+
+export function createLinkSession(o: LinkSessionOptions): LinkSession {
+  const { clock, remote } = o;
+  // Acks leave and arrive late while either peer computes a step on its thread: summing
+  // a quarter second of acks per sample keeps that jitter out of the estimate.
+  const estimator = createBandwidthEstimator({ sampleSpanMs: 250 });
+  const reassembler: Reassembler = createReassembler({ maxMessageBytes: MAX_MESSAGE_BYTES });
+  const pacer: Pacer = createPacer();
+  const queue: QueuedFrame[] = [];
+  let open = false;
+  let closed = false;
+  let nextMsgId = 1;
+  let sent = 0;
+  let srtt: number | undefined;
+  let pingId = 0;
+  let cancelPump: (() => void) | undefined;
+  let cancelPing: (() => void) | undefined;
+
+  const finish = (reason: string, notify: boolean) => {
+    if (closed) return;
+    closed = true;
+    open = false;
+    queue.length = 0;
+    cancelPump?.();
+    cancelPing?.();
+    if (notify) o.onClose(reason);
+  };
+
+  const pump = () => {
+    cancelPump = undefined;
+    if (closed) return;
+    while (queue.length > 0) {
+      if (rtc.bufferedAmount() > HIGH_WATER_BYTES) {
+        cancelPump = clock.setTimer(POLL_MS, pump);
+        return;
+      }
+      const head = queue[0]!;
+      const now = clock.now();
+      if (head.releaseAtMs > now) {
+        cancelPump = clock.setTimer(head.releaseAtMs - now, pump);
+        return;
+      }
+      queue.shift();
+      if (!rtc.send(head.bytes)) return; // closing: onClose follows
+      sent += head.bytes.length;
+    }
+  };
+
+  const enqueue = (frames: readonly Uint8Array[]) => {
+    const now = clock.now();
+    const { capBps, latencyMs } = o.shaping();
+    for (const bytes of frames) {
+      queue.push({ bytes, releaseAtMs: releaseTime(pacer, bytes.length, now, capBps, latencyMs) });
+    }
+    if (cancelPump === undefined) pump();
+  };
+
+  /** Acks and pings go straight out (after the emulated latency): they are tiny, and stuck
+   * behind a long queue of our own updates they would distort the remote's estimate. */
+  const sendDirect = (bytes: Uint8Array) => {
+    const { latencyMs } = o.shaping();
+    const go = () => {
+      if (!closed && rtc.send(bytes)) sent += bytes.length;
+    };
+    if (latencyMs > 0) clock.setTimer(latencyMs, go);
+    else go();
+  };
+
+  const send = (message: Uint8Array, appLimited: boolean): number | undefined => {
+    if (closed || !open) return undefined;
+    const msgId = nextMsgId;
+    nextMsgId = nextMsgId >= 0xffff_fffe ? 1 : nextMsgId + 1;
+    onSend(estimator, {
+      msgId,
+      bytes: wireBytes(message.length),
+      sentAtMs: clock.now(),
+      appLimited,
+    });
+    enqueue(chunkMessage(msgId, message));
+    return msgId;
+  };
+
+  const sendControlDirect = (message: ControlMessage) => {
+    const frames = chunkMessage(0, encodeControl(encodeMessage(message)));
+    for (const f of frames) sendDirect(f);
+  };
+
+  const ping = () => {
+    cancelPing = undefined;
+    if (closed) return;
+    pingId = (pingId + 1) >>> 0;
+    sendControlDirect({ type: 'mesh/ping', id: pingId, t: clock.now() });
+    cancelPing = clock.setTimer(PING_EVERY_MS, ping);
+  };
+
+  const onControl = (message: ControlMessage) => {
+    if (message.type === 'mesh/ping') {
+      sendControlDirect({ type: 'mesh/pong', id: message.id, t: message.t });
+      return;
+    }
+    if (message.type === 'mesh/pong') {
+      const rtt = clock.now() - message.t;
+      if (rtt >= 0 && rtt < 600_000) {
+        onRttSample(estimator, rtt);
+        srtt = srtt === undefined ? rtt : srtt + 0.125 * (rtt - srtt);
+      }
+      return;
+    }
+    o.onMessage({ kind: 'control', message });
+  };
+
+  const onMessageBytes = (msgId: number, bytes: Uint8Array) => {
+    const decoded = decodeMessage(bytes);
+    // Ping and pong travel with msgId 0 and are not acknowledged: they feed the RTT, not the rate.
+    if (msgId !== 0) {
+      sendDirect(encodeAck(msgId, bytes.length, decoded.ok ? 'accepted' : 'refused'));
+    }
+    if (!decoded.ok) {
+      o.onRefused('bad-message', `message from ${remote}: ${decoded.error.message}`);
+      return;
+    }
+    const m = decoded.value;
+    if (m.type === 'update') o.onMessage({ kind: 'update', message: m, bytes: bytes.length });
+    else if (m.type === 'params') o.onMessage({ kind: 'params', message: m, bytes: bytes.length });
+    else {
+      const parsed = parseControlMessage(m.text);
+      if (!parsed.ok) o.onRefused('bad-control', `control from ${remote}: ${parsed.error.message}`);
+      else onControl(parsed.value);
+    }
+  };
+
+  const onData = (data: Uint8Array) => {
+    if (closed) return;
+    try {
+      const frame = decodeFrame(data);
+      if (!frame.ok) {
+        o.onRefused('bad-frame', `frame from ${remote}: ${frame.error.message}`);
+        return;
+      }
+      const f = frame.value;
+      const now = clock.now();
+      if (f.kind === 'ack') {
+        onAck(estimator, { msgId: f.msgId, ackAtMs: now });
+        if (f.status === 'refused') {
+          o.log('warn', 'the remote peer refused a message we sent', { remote, msgId: f.msgId });
+        }
+        return;
+      }
+      const whole = pushChunk(reassembler, f, now);
+      if (!whole.ok) {
+        o.onRefused('bad-frame', `frame from ${remote}: ${whole.error.message}`);
+        return;
+      }
+      if (whole.value !== undefined) onMessageBytes(f.msgId, whole.value);
+      if (reassembler.pending.size > 0) expirePending(reassembler, now, REASSEMBLY_TIMEOUT_MS);
+    } catch (error) {
+      // Only a bug of ours gets here; the link survives it and says so.
+      o.log('error', 'link handler failed', { remote, error: String(error) });
+    }
+  };
+
+  const rtc = o.connect({
+    onSignal: o.onSignal,
+    onOpen: () => {
+      if (closed) return;
+      open = true;
+      ping();
+      o.onOpen();
+    },
+    onData,
+    onClose: (reason) => finish(reason, true),
+  });
+
+  return {
+    remote,
+    estimator,
+    isOpen: () => open && !closed,
+    signal: (data) => rtc.signal(data),
+    send,
+    sendControl: (message) => send(encodeControl(encodeMessage(message)), true),
+    drained: () => queue.length === 0 && rtc.bufferedAmount() <= HIGH_WATER_BYTES / 4,
+    bytesSent: () => sent,
+    rttMs: () => srtt,
+    close(reason) {
+      if (closed) return;
+      finish(reason, false);
+      rtc.close();
+    },
+  };
+}
