@@ -525,3 +525,50 @@ describe('bandwidth estimator rules', () => {
     );
   });
 });
+
+describe('bandwidth estimator with an aggregation span (sampleSpanMs)', () => {
+  /**
+   * A 1 MB/s link carrying one 20 kB message every 20 ms (each takes 20 ms), whose acks the
+   * sender reads only every 100 ms (its thread busy), five at a time.
+   */
+  const run = (sampleSpanMs: number) => {
+    const est = createBandwidthEstimator({ sampleSpanMs, initialBytesPerSec: 1_000_000 });
+    onRttSample(est, 1);
+    const samples: number[] = [];
+    // Events in time order, as a real sender sees them.
+    const events: { t: number; k: number; kind: 'send' | 'ack' }[] = [];
+    for (let k = 0; k < 100; k++) {
+      // Acks are read in batches at the next multiple of 100 ms after delivery (k + 1) * 20 + 1.
+      const delivered = (k + 1) * 20 + 1;
+      events.push({ t: k * 20, k, kind: 'send' });
+      events.push({ t: Math.ceil(delivered / 100) * 100 + k * 0.01, k, kind: 'ack' });
+    }
+    events.sort((a, b) => a.t - b.t || (a.kind === 'send' ? -1 : 1));
+    for (const e of events) {
+      if (e.kind === 'send') {
+        onSend(est, { msgId: e.k, bytes: 20_000, sentAtMs: e.t, appLimited: false });
+      } else {
+        const out = onAck(est, { msgId: e.k, ackAtMs: e.t });
+        if (out.kind === 'sample') samples.push(out.bytesPerSec);
+      }
+    }
+    return { est, samples };
+  };
+
+  it('per-message samples read low under ack compression; summed ones give the link rate', () => {
+    // Per message, a compressed ack's interval starts at the previous (late) ack: most give no
+    // sample, the rest read a quarter of the rate.
+    const single = run(0);
+    expect(bandwidthBytesPerSec(single.est)).toBeLessThan(500_000);
+    const summed = run(250);
+    expect(summed.samples.length).toBeGreaterThan(3);
+    for (const s of summed.samples.slice(1))
+      expect(Math.abs(s - 1_000_000) / 1_000_000).toBeLessThan(0.1);
+    expect(Math.abs(bandwidthBytesPerSec(summed.est) - 1_000_000) / 1_000_000).toBeLessThan(0.1);
+  });
+
+  it('refuses a negative or non-finite span', () => {
+    expect(() => createBandwidthEstimator({ sampleSpanMs: -1 })).toThrow(PolicyError);
+    expect(() => createBandwidthEstimator({ sampleSpanMs: Number.NaN })).toThrow(PolicyError);
+  });
+});

@@ -209,7 +209,8 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       sendDirect(encodeAck(msgId, bytes.length, decoded.ok ? 'accepted' : 'refused'));
     }
     if (!decoded.ok) {
-      o.onRefused('bad-message', `message from ${remote}: ${decoded.error.message}`);
+      const kind = decoded.error.code === 'non-finite' ? 'non-finite-update' : 'bad-message';
+      o.onRefused(kind, `message from ${remote}: ${decoded.error.message}`);
       return;
     }
     const m = decoded.value;

@@ -705,7 +705,9 @@ export function createPeer(o: PeerOptions): MeshPeer {
   const rebalance = () => {
     const cfg = config!;
     const t = traits!;
-    const ids = [selfId!, ...livePeers(membership).filter((id) => remotes.get(id)?.ready)];
+    // The peers the gate counts: one that has never sent an update (a joiner still fetching
+    // the parameters, or a peer that only talks) takes no share of the global batch.
+    const ids = [selfId!, ...countedPeers().filter((id) => remotes.get(id)?.ready)];
     const capacities = new Map<PeerId, number>();
     capacities.set(selfId!, capacity);
     for (const id of ids) if (id !== selfId) capacities.set(id, remotes.get(id)?.capacity ?? 0);
@@ -917,6 +919,8 @@ export function createPeer(o: PeerOptions): MeshPeer {
         await runDkt();
         postStatus();
         setPhase('finished', `finished after ${stepIndex} steps`);
+        // Done: leave the room cleanly (bye on every link, last checkpoint), so `stopped` resolves.
+        await shutdown(true);
         return;
       }
     }

@@ -1,13 +1,27 @@
 /**
  * Test fixtures: one static server (harness + shard files) per Playwright worker process on
  * an ephemeral port, and a page opened on the harness, ready to call `globalThis.harness`.
+ * For mesh tests: the real signaling server serving the built page (app/), and `peers(n)`,
+ * one browser context per peer so that each has its own storage, as separate machines do.
  */
 
-import { test as base, type Page } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, test as base, type Page } from '@playwright/test';
+import { build } from 'vite';
+import { type SignalingServer, startSignalingServer } from '../signaling';
 import { HARNESS_DIR } from './build-harness';
 import { type StaticServer, startServer } from './server';
 
-export const test = base.extend<{ harnessPage: Page }, { server: StaticServer }>({
+/** Where the page (app/) is built for the tests, apart from `npm start`'s dist/app. */
+export const APP_TEST_DIR = fileURLToPath(new URL('../dist/e2e-app/', import.meta.url));
+
+/** Opens `n` pages, one browser context each; all of them are closed after the test. */
+export type PeersFixture = (n: number) => Promise<Page[]>;
+
+export const test = base.extend<
+  { harnessPage: Page; peers: PeersFixture },
+  { server: StaticServer; meshServer: SignalingServer }
+>({
   server: [
     // biome-ignore lint/correctness/noEmptyPattern: Playwright reads a fixture's dependencies from this destructuring, and requires one even when empty.
     async ({}, use) => {
@@ -17,19 +31,74 @@ export const test = base.extend<{ harnessPage: Page }, { server: StaticServer }>
     },
     { scope: 'worker' },
   ],
+  meshServer: [
+    // biome-ignore lint/correctness/noEmptyPattern: as above.
+    async ({}, use) => {
+      // Built here rather than in the global setup: only mesh tests pay for it.
+      await buildApp();
+      // 127.0.0.1 is a secure context, so the page is offered WebGPU (and WebRTC works).
+      const server = await startSignalingServer({
+        host: '127.0.0.1',
+        port: 0,
+        staticDir: APP_TEST_DIR,
+        log: () => {},
+      });
+      await use(server);
+      await server.close();
+    },
+    // The build bundles tfjs twice (page and Worker): tens of seconds on a small machine.
+    { scope: 'worker', timeout: 180_000 },
+  ],
   harnessPage: async ({ page, server }, use) => {
     await use(await openHarness(page, server.url));
   },
+  peers: async ({ browser }, use) => {
+    const contexts: BrowserContext[] = [];
+    await use((n) => openPeers(browser, n, contexts));
+    await Promise.all(contexts.map((c) => c.close()));
+  },
 });
+
+async function openPeers(browser: Browser, n: number, contexts: BrowserContext[]): Promise<Page[]> {
+  const pages: Page[] = [];
+  for (let i = 0; i < n; i++) {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    reportErrors(page, `peer ${i + 1}`);
+    pages.push(page);
+  }
+  return pages;
+}
+
+/** Builds app/ with the dashboard's own vite.config.ts into APP_TEST_DIR. */
+export async function buildApp(): Promise<string> {
+  const t0 = performance.now();
+  await build({
+    configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)),
+    // Absolute, so the build does not depend on the directory the runner was started in.
+    root: fileURLToPath(new URL('../app/', import.meta.url)),
+    logLevel: 'warn',
+    build: { outDir: APP_TEST_DIR, emptyOutDir: true },
+  });
+  console.log(`e2e: app built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return APP_TEST_DIR;
+}
+
+/**
+ * Page and Worker errors end up in the test's output, where a failure is explained.
+ * Warnings stay out: tfjs warns, with stacks, about every backend it tries and cannot start.
+ */
+function reportErrors(page: Page, label: string): void {
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`[${label} error] ${m.text()}`);
+  });
+  page.on('pageerror', (e) => console.log(`[${label} error] ${e.message}`));
+}
 
 /** Opens the harness page on `serverUrl` and waits until `globalThis.harness` is set. */
 export async function openHarness(page: Page, serverUrl: string): Promise<Page> {
-  // Page and Worker errors end up in the test's output, where a failure is explained.
-  // Warnings stay out: tfjs warns, with stacks, about every backend it tries and cannot start.
-  page.on('console', (m) => {
-    if (m.type() === 'error') console.log(`[page error] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  reportErrors(page, 'page');
   await page.goto(`${serverUrl}/index.html`);
   await page.waitForFunction(() => globalThis.harness !== undefined, undefined, {
     timeout: 30_000,

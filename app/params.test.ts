@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { type PageParams, parsePageParams, randomName } from './params';
+
+const parse = (query: string): PageParams => parsePageParams(new URLSearchParams(query), () => 0.5);
+
+const joined = (query: string) => {
+  const r = parse(query);
+  if (r.kind !== 'join') throw new Error(`expected join, got ${JSON.stringify(r)}`);
+  return r.params;
+};
+
+const errorsOf = (query: string): readonly string[] => {
+  const r = parse(query);
+  if (r.kind !== 'invalid') throw new Error(`expected invalid, got ${JSON.stringify(r)}`);
+  return r.errors;
+};
+
+describe('parsePageParams', () => {
+  it('shows the form without a room, with a made-up name', () => {
+    expect(parse('')).toEqual({ kind: 'form', name: randomName(() => 0.5) });
+    expect(parse('?name=alice')).toEqual({ kind: 'form', name: 'alice' });
+  });
+
+  it('joins with defaults: no slowdown, no cap, no config fields', () => {
+    const p = joined('?room=lab-1');
+    expect(p.room).toBe('lab-1');
+    expect(p.name).toMatch(/^tab-[a-z0-9]{4}$/);
+    expect(p.slowdown).toBe(1);
+    expect(p.uplinkMbps).toBeUndefined();
+    expect(p.token).toBeUndefined();
+    expect(p.backend).toBeUndefined();
+    expect(p.config).toEqual({});
+  });
+
+  it('takes every knob when valid', () => {
+    const p = joined(
+      '?room=r&name=p1&token=abc&slowdown=2.5&uplinkMbps=10&backend=cpu&strategy=bsp&model=cnn&dataset=fashion-mnist',
+    );
+    expect(p).toEqual({
+      room: 'r',
+      name: 'p1',
+      token: 'abc',
+      slowdown: 2.5,
+      uplinkMbps: 10,
+      backend: 'cpu',
+      config: { strategy: 'bsp', model: 'cnn', dataset: 'fashion-mnist' },
+    });
+  });
+
+  it.each([
+    ['?room=has space', 'room'],
+    ['?room=', 'room'],
+    [`?room=${'a'.repeat(65)}`, 'room'],
+    ['?room=r&slowdown=0.5', 'slowdown'],
+    ['?room=r&slowdown=fast', 'slowdown'],
+    ['?room=r&slowdown=', 'slowdown'],
+    ['?room=r&uplinkMbps=0', 'uplinkMbps'],
+    ['?room=r&uplinkMbps=-1', 'uplinkMbps'],
+    ['?room=r&uplinkMbps=Infinity', 'uplinkMbps'],
+    ['?room=r&strategy=sgd', 'strategy'],
+    ['?room=r&model=resnet', 'model'],
+    ['?room=r&dataset=cifar', 'dataset'],
+    ['?room=r&backend=wasm', 'backend'],
+    ['?room=r&token=', 'token'],
+    ['?room=r&name=%20%20', 'name'],
+    ['?room=r&name=a%00b', 'name'],
+  ])('refuses %s with a message about %s', (query, key) => {
+    const errors = errorsOf(query);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(key);
+  });
+
+  it('reports every bad parameter at once', () => {
+    expect(errorsOf('?room=r&slowdown=0&model=x&dataset=y')).toHaveLength(3);
+  });
+});
+
+describe('randomName', () => {
+  it('draws four characters from the alphabet', () => {
+    expect(randomName(() => 0)).toBe('tab-aaaa');
+    expect(randomName(() => 0.999_999)).toBe('tab-9999');
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The join URL (DESIGN.md 7): `/?room=NAME&name=...&token=...&slowdown=2&uplinkMbps=10`,
+ * plus `strategy`, `model` and `dataset` for a new room and `backend` to force one. Parsed
+ * and checked here, before anything starts: a bad value is reported, never half-applied.
+ */
+
+import * as v from 'valibot';
+import {
+  DATASETS,
+  MAX_TOKEN_LENGTH,
+  MODELS,
+  PeerNameSchema,
+  type RoomConfig,
+  STRATEGIES,
+} from '../core';
+import type { BackendName } from '../worker/backend';
+
+/** Room names as the server takes them (core's RoomNameSchema), spelled out for the form. */
+export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Listed here, not imported: worker/backend's module loads tfjs, which the page must not. */
+export const BACKEND_NAMES = ['webgpu', 'webgl', 'cpu'] as const satisfies readonly BackendName[];
+
+/** Everything the page needs to join. */
+export interface JoinParams {
+  readonly room: string;
+  readonly name: string;
+  readonly token?: string;
+  /** Compute slowdown, >= 1 (1: none). */
+  readonly slowdown: number;
+  /** Cap on each outgoing link, Mbit/s; undefined: no cap. */
+  readonly uplinkMbps?: number;
+  readonly backend?: BackendName;
+  /** The room config fields the URL sets; used only when this peer creates the room. */
+  readonly config: Partial<Pick<RoomConfig, 'strategy' | 'model' | 'dataset'>>;
+}
+
+export type PageParams =
+  /** No room yet: show the form (with the name, when one was given or made up). */
+  | { readonly kind: 'form'; readonly name: string }
+  | { readonly kind: 'join'; readonly params: JoinParams }
+  /** One message per bad parameter: shown, and nothing joins. */
+  | { readonly kind: 'invalid'; readonly errors: readonly string[] };
+
+/** A short display name for a tab that did not choose one, e.g. `tab-k3f9`. */
+export function randomName(random: () => number): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
+  let s = 'tab-';
+  for (let i = 0; i < 4; i++) s += alphabet[Math.floor(random() * alphabet.length)] ?? 'x';
+  return s;
+}
+
+const oneOf = <T extends string>(
+  list: readonly T[],
+  key: string,
+  value: string,
+  errors: string[],
+): T | undefined => {
+  if ((list as readonly string[]).includes(value)) return value as T;
+  errors.push(`${key} '${value}' is not one of ${list.join(', ')}`);
+  return undefined;
+};
+
+/** A finite decimal number, or undefined (with a message) for anything else. */
+const numberParam = (key: string, value: string, errors: string[]): number | undefined => {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (Number.isFinite(n)) return n;
+  errors.push(`${key} '${value}' is not a number`);
+  return undefined;
+};
+
+/**
+ * Reads the page's query string. Example:
+ * `parsePageParams(new URLSearchParams('?room=lab&slowdown=2'), Math.random)`.
+ */
+export function parsePageParams(query: URLSearchParams, random: () => number): PageParams {
+  const errors: string[] = [];
+  const get = (key: string): string | undefined => query.get(key) ?? undefined;
+
+  const rawName = get('name');
+  let name = rawName ?? randomName(random);
+  if (rawName !== undefined && !v.is(PeerNameSchema, rawName)) {
+    errors.push('name must be 1 to 64 printable characters, not blank');
+    name = randomName(random);
+  }
+
+  const room = get('room');
+  if (room === undefined)
+    return errors.length ? { kind: 'invalid', errors } : { kind: 'form', name };
+  if (!ROOM_PATTERN.test(room)) {
+    errors.push('room must be 1 to 64 letters, digits, "_" or "-"');
+  }
+
+  const token = get('token');
+  if (token !== undefined && (token === '' || token.length > MAX_TOKEN_LENGTH)) {
+    errors.push(`token must be 1 to ${MAX_TOKEN_LENGTH} characters`);
+  }
+
+  let slowdown = 1;
+  const rawSlowdown = get('slowdown');
+  if (rawSlowdown !== undefined) {
+    const n = numberParam('slowdown', rawSlowdown, errors);
+    if (n !== undefined && n < 1) errors.push(`slowdown must be at least 1, got ${n}`);
+    else if (n !== undefined) slowdown = n;
+  }
+
+  let uplinkMbps: number | undefined;
+  const rawUplink = get('uplinkMbps');
+  if (rawUplink !== undefined) {
+    const n = numberParam('uplinkMbps', rawUplink, errors);
+    if (n !== undefined && n <= 0) errors.push(`uplinkMbps must be above 0, got ${n}`);
+    else uplinkMbps = n;
+  }
+
+  const rawBackend = get('backend');
+  const backend =
+    rawBackend === undefined ? undefined : oneOf(BACKEND_NAMES, 'backend', rawBackend, errors);
+
+  const config: { -readonly [K in keyof JoinParams['config']]: JoinParams['config'][K] } = {};
+  const strategy = get('strategy');
+  if (strategy !== undefined) {
+    const s = oneOf(STRATEGIES, 'strategy', strategy, errors);
+    if (s) config.strategy = s;
+  }
+  const model = get('model');
+  if (model !== undefined) {
+    const m = oneOf(MODELS, 'model', model, errors);
+    if (m) config.model = m;
+  }
+  const dataset = get('dataset');
+  if (dataset !== undefined) {
+    const d = oneOf(DATASETS, 'dataset', dataset, errors);
+    if (d) config.dataset = d;
+  }
+
+  if (errors.length) return { kind: 'invalid', errors };
+  return {
+    kind: 'join',
+    params: {
+      room,
+      name,
+      ...(token === undefined ? {} : { token }),
+      slowdown,
+      ...(uplinkMbps === undefined ? {} : { uplinkMbps }),
+      ...(backend === undefined ? {} : { backend }),
+      config,
+    },
+  };
+}
