@@ -255,12 +255,18 @@ export function createPeer(o: PeerOptions): MeshPeer {
           if (phase === 'reconnecting')
             setPhase(paused ? 'paused' : 'training', 'signaling is back');
         }
+        const first = listedInWelcome.size === 0 && trainer === undefined;
         iceServers = message.iceServers;
         for (const p of message.peers) {
           knownNames.set(p.id, p.name);
-          listedInWelcome.add(p.id);
-          // The joiner opens the links to the peers already there.
-          if (!remotes.has(p.id)) connectTo(p.id, true);
+          if (first) {
+            // The joiner opens the links to the peers already there (once its trainer runs).
+            listedInWelcome.add(p.id);
+          } else if (!remotes.has(p.id) && selfId < p.id) {
+            // A welcome after a reconnect (a restarted server): both sides may see each other
+            // listed, so only the lower id offers; two offers would collide (glare).
+            connectTo(p.id, true);
+          }
         }
         return;
       }
@@ -1005,7 +1011,8 @@ export function createPeer(o: PeerOptions): MeshPeer {
   return {
     id: () => selfId,
     phase: () => phase,
-    status: () => buildStatus() ?? status,
+    // After leaving, the last status posted (links included) rather than an empty mesh.
+    status: () => (closing ? status : (buildStatus() ?? status)),
     refusals: () => ({ ...refusals }),
     subscribe(listener) {
       listeners.add(listener);
