@@ -82,6 +82,11 @@ export interface LinkSession {
    */
   send(message: Uint8Array, appLimited: boolean): number | undefined;
   sendControl(message: ControlMessage): number | undefined;
+  /**
+   * Sends a small control message past our queue (after the emulated latency only): step
+   * progress must not wait behind a large transfer, or every peer's gate would stall on it.
+   */
+  sendControlNow(message: ControlMessage): void;
   /** True when the previous message has left our queue and the channel's buffer is low. */
   drained(): boolean;
   /** Wire bytes handed to the channel so far. */
@@ -272,6 +277,9 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     signal: (data) => rtc.signal(data),
     send,
     sendControl: (message) => send(encodeControl(encodeMessage(message)), true),
+    sendControlNow: (message) => {
+      if (open && !closed) sendControlDirect(message);
+    },
     drained: () => queue.length === 0 && rtc.bufferedAmount() <= HIGH_WATER_BYTES / 4,
     bytesSent: () => sent,
     rttMs: () => srtt,

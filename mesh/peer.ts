@@ -611,7 +611,12 @@ export function createPeer(o: PeerOptions): MeshPeer {
         const set = await exclusive((t) => t.setParams(got.message.values));
         if (set instanceof Error) refuse('bad-params', set.message, got.from);
         else {
-          stepIndex = got.message.step;
+          // The parameters left the source a while ago (on a slow link, seconds): take the
+          // step the mesh is at now, so no peer's gate waits for us to walk up to it.
+          let furthest = got.message.step;
+          for (const last of lastSteps(membership).values())
+            furthest = Math.max(furthest, last + 1);
+          stepIndex = furthest;
           log('info', 'started from the mesh parameters', { from: got.from, step: stepIndex });
           return;
         }
@@ -682,8 +687,15 @@ export function createPeer(o: PeerOptions): MeshPeer {
 
   // ---- the loop ---------------------------------------------------------------------------
 
+  /**
+   * s of the gate: the room's `staleness` for DLion and its ablations; the baselines keep
+   * their own (bsp 0, the asynchronous ones BASELINE_STALENESS), as the strategy table says.
+   */
+  const staleness = (): number =>
+    config!.strategy.startsWith('dlion') ? config!.staleness : traits!.staleness;
+
   const countedPeers = (): PeerId[] => {
-    const s = traits!.staleness;
+    const s = staleness();
     return livePeers(membership).filter((id) => {
       const r = remotes.get(id);
       // A peer far behind that has not sent an update yet is fetching the mesh's parameters
@@ -699,13 +711,13 @@ export function createPeer(o: PeerOptions): MeshPeer {
     if (t.backupPeers > 0) {
       return hopReady({
         step: stepIndex,
-        staleness: t.staleness,
+        staleness: staleness(),
         live,
         lastStepFrom: last,
         backupPeers: t.backupPeers,
       }).ready;
     }
-    return gate(stepIndex, t.staleness, live, last).open;
+    return gate(stepIndex, staleness(), live, last).open;
   };
 
   const rebalance = () => {
@@ -861,7 +873,7 @@ export function createPeer(o: PeerOptions): MeshPeer {
       if (incomingParams.length > 0) await mergeIncoming();
       if (closing) break;
       if (t.skipIterations) {
-        const skip = hopSkip(stepIndex - 1, [...lastSteps(membership).values()], t.staleness);
+        const skip = hopSkip(stepIndex - 1, [...lastSteps(membership).values()], staleness());
         if (skip.skipTo !== undefined) {
           log('info', 'hop: skipping ahead', { from: stepIndex, to: skip.skipTo + 1 });
           stepIndex = skip.skipTo + 1;
@@ -967,8 +979,10 @@ export function createPeer(o: PeerOptions): MeshPeer {
       const r = remotes.get(u.to);
       if (r === undefined) continue;
       if (u.message !== undefined) r.session.send(u.message, u.appLimited);
+      // Skipped (the link is still busy): the step goes out at once, past the queue; what
+      // was not sent waits in the residual.
       else
-        r.session.sendControl({
+        r.session.sendControlNow({
           type: 'mesh/heartbeat',
           step: stepIndex,
           capacity: Math.max(0, capacity),
