@@ -169,3 +169,29 @@ test('without a room, the page asks for one', async ({ page, meshServer }) => {
   await page.getByTestId('leave').click();
   await expect(page.getByTestId('phase')).toHaveText('closed');
 });
+
+test('a tab alone in its room resumes from its checkpoint after a reload', async ({
+  page,
+  meshServer,
+}) => {
+  test.setTimeout(240_000);
+  // Alone, there is no peer to fetch parameters from: a step that does not restart at zero
+  // can only come from the checkpoint in IndexedDB (saved every 100 steps and on leaving).
+  const room = `e2e-ckpt-${Date.now().toString(36)}`;
+  await page.goto(`${meshServer.url}/?room=${room}&name=solo`);
+  await expect
+    .poll(() => numberField(page, 'step'), {
+      message: 'the tab passes step 110',
+      timeout: START_MS,
+    })
+    .toBeGreaterThan(110);
+  await page.reload();
+  await expect
+    .poll(() => settledPhase(page), { message: 'the tab trains again', timeout: START_MS })
+    .toMatch(/^(training|failed|closed|finished)/);
+  expect(await settledPhase(page)).toBe('training');
+  await expect
+    .poll(() => numberField(page, 'step'), { message: 'a step is shown', timeout: 30_000 })
+    .toBeGreaterThanOrEqual(0);
+  expect(await numberField(page, 'step')).toBeGreaterThanOrEqual(100);
+});

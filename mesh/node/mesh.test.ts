@@ -4,6 +4,9 @@
  * process it started.
  */
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiPeer, type ApiRoom, linkedPeers, startMesh, waitFor } from './test-peers';
 
@@ -260,4 +263,40 @@ describe('a mesh of Node peers over real WebRTC', () => {
     expect(joiner.stderr.some((l) => l.includes('started from the mesh parameters'))).toBe(true);
     await trainingPeers(m, 3);
   }, 240_000);
+
+  it('a Node peer stopped with SIGTERM leaves cleanly and resumes from its checkpoint', async () => {
+    const m = await startMesh();
+    mesh = m;
+    const stateDir = mkdtempSync(join(tmpdir(), 'dlion-peer-'));
+    try {
+      const first = m.spawnPeer({ name: 'k', config: BASE, stateDir, maxSteps: 100_000 });
+      await waitFor(
+        'step 40',
+        async () => {
+          const p = (await m.api())?.peers.find((q) => q.name === 'k');
+          return (p?.step ?? 0) >= 40 || undefined;
+        },
+        90_000,
+      );
+      first.process.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      const stoppedAt =
+        (first.events.find((e) => e.type === 'exit')?.status as ApiPeer | undefined)?.step ?? 0;
+      expect(stoppedAt).toBeGreaterThanOrEqual(40);
+      // Alone in the room there is nobody to fetch parameters from: a step that carries on can
+      // only come from the checkpoint written on the way out.
+      const again = m.spawnPeer({ name: 'k', config: BASE, stateDir, maxSteps: 100_000 });
+      const resumed = await waitFor(
+        'the resume line',
+        () => again.stderr.find((l) => l.includes('resumed from checkpoint')),
+        60_000,
+      );
+      // The last status may have been posted while the final step was still computing.
+      const step = (JSON.parse(resumed) as { step: number }).step;
+      expect(step).toBeGreaterThanOrEqual(stoppedAt);
+      expect(step).toBeLessThanOrEqual(stoppedAt + 2);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
