@@ -1,0 +1,173 @@
+/**
+ * Direct knowledge transfer (DESIGN.md 3.5) as a peer runs it: evaluate and broadcast the
+ * report, ask the best peer for its parameters, serve ours when asked, and merge what
+ * arrives with the rollback guard. Join sync (join-sync.ts) reuses the same request/params path.
+ */
+
+import {
+  type DktReport,
+  encodeParams,
+  isValidReport,
+  MAX_MERGES,
+  type MergeEvent,
+  type ParamsMessage,
+  settleMerge,
+  shouldAsk,
+} from '../core';
+import type { PeerContext, Remote } from './peer-context';
+
+/** An unanswered request for parameters blocks a new one for this long. */
+const DKT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface KnowledgeTransfer {
+  /** Evaluates, reports to every ready peer, and asks the best one when we are worse. */
+  runDkt(): Promise<void>;
+  /** Merges the oldest parameters that arrived, keeping or rolling back by the guard. */
+  mergeIncoming(): Promise<void>;
+  /** Sends our parameters to `r`, which asked for them. */
+  serveParams(r: Remote, purpose: 'dkt' | 'join'): Promise<void>;
+  /** Parameters arrived on a link: queued when we asked for them, refused otherwise. */
+  onParams(r: Remote, p: ParamsMessage): void;
+}
+
+export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
+  const { s, clock, log, emit, exclusive, refuse, notify } = ctx;
+
+  const runDkt = async () => {
+    s.lastDktAt = clock.now();
+    const ev = await exclusive((t) => t.evaluate('validation'));
+    const now = clock.now();
+    if (Number.isFinite(ev.loss)) s.lastEval = { loss: ev.loss, accuracy: ev.accuracy, atMs: now };
+    emit({
+      type: 'evaluation',
+      step: s.stepIndex,
+      loss: ev.loss,
+      accuracy: ev.accuracy,
+      split: 'validation',
+      atMs: now,
+    });
+    const report: DktReport = {
+      peer: s.selfId!,
+      loss: ev.loss,
+      accuracy: ev.accuracy,
+      step: s.stepIndex,
+      atMs: now,
+    };
+    if (!isValidReport(report) || !(ev.loss < 1e9)) return;
+    s.reports.set(s.selfId!, report);
+    for (const r of s.remotes.values()) {
+      if (r.ready) {
+        r.session.sendControl({
+          type: 'mesh/report',
+          step: s.stepIndex,
+          loss: ev.loss,
+          accuracy: ev.accuracy,
+          samples: ev.samples,
+        });
+      }
+    }
+    if (!s.traits!.dkt) return;
+    if (s.request !== undefined && now - s.request.atMs < DKT_REQUEST_TIMEOUT_MS) return;
+    const cfg = s.config!;
+    const ask = shouldAsk(
+      s.selfId!,
+      s.reports.values(),
+      { epsilon: cfg.dktEpsilon, maxAgeMs: cfg.dktPeriodSec * 3000 },
+      s.trust,
+      now,
+    );
+    if (!ask.ask) return;
+    const source = s.remotes.get(ask.from);
+    if (!source?.ready) return;
+    s.request = { to: ask.from, purpose: 'dkt', atMs: now };
+    source.session.sendControl({ type: 'mesh/dkt-request', step: s.stepIndex, purpose: 'dkt' });
+  };
+
+  const mergeIncoming = async () => {
+    const got = s.incomingParams.shift();
+    if (got === undefined || !s.config) return;
+    const cfg = s.config;
+    const before = await exclusive((t) => t.evaluate('validation'));
+    const saved = await exclusive((t) => t.getParams());
+    const merged = await exclusive((t) => t.mergeParams(got.message.values, cfg.dktBeta));
+    if (merged instanceof Error) {
+      refuse('bad-params', merged.message, got.from);
+      return;
+    }
+    const after = await exclusive((t) => t.evaluate('validation'));
+    const { decision, event } = settleMerge(s.trust, {
+      from: got.from,
+      to: s.selfId!,
+      beta: cfg.dktBeta,
+      lossBefore: before.loss,
+      lossAfter: after.loss,
+      atMs: Date.now(),
+      delta: cfg.dktDelta,
+    });
+    if (decision === 'rollback') await exclusive((t) => t.setParams(saved));
+    const kept = decision === 'keep';
+    const final = kept ? after : before;
+    s.lastEval = { loss: final.loss, accuracy: final.accuracy, atMs: clock.now() };
+    const clampLoss = (l: number) => (Number.isFinite(l) ? Math.min(1e9, Math.max(0, l)) : 1e9);
+    const m: MergeEvent = {
+      ...event,
+      lossBefore: clampLoss(event.lossBefore),
+      lossAfter: clampLoss(event.lossAfter),
+    };
+    s.merges.push(m);
+    if (s.merges.length > MAX_MERGES) s.merges.shift();
+    emit({ type: 'merge', merge: m });
+    log('info', kept ? 'knowledge transfer kept' : 'knowledge transfer rolled back', {
+      from: got.from,
+      before: before.loss,
+      after: after.loss,
+    });
+    s.remotes.get(got.from)?.session.sendControl({
+      type: 'mesh/dkt-outcome',
+      from: got.from,
+      kept,
+      lossBefore: m.lossBefore,
+      lossAfter: m.lossAfter,
+    });
+  };
+
+  const onParams = (r: Remote, p: ParamsMessage) => {
+    const trainer = s.trainer;
+    if (!trainer) return;
+    if (s.request === undefined || s.request.to !== r.id) {
+      refuse('unexpected-params', `parameters from ${r.id} that we did not ask for`, r.id);
+      return;
+    }
+    if (
+      p.modelFingerprint !== trainer.info.fingerprint ||
+      p.values.length !== trainer.info.paramCount
+    ) {
+      refuse('wrong-model', `parameters of another model from ${r.id}`, r.id);
+      s.request = undefined;
+      return;
+    }
+    s.incomingParams.push({ from: r.id, message: p, purpose: s.request.purpose });
+    s.request = undefined;
+    notify();
+  };
+
+  const serveParams = async (r: Remote, purpose: 'dkt' | 'join') => {
+    const trainer = s.trainer;
+    if (!trainer || (purpose === 'dkt' && !s.traits?.dkt)) return;
+    try {
+      const values = await exclusive((t) => t.getParams());
+      const message = encodeParams({
+        step: s.stepIndex,
+        modelFingerprint: trainer.info.fingerprint,
+        loss: s.lastEval?.loss ?? 0,
+        values,
+      });
+      r.session.send(message, true);
+      log('info', 'sent parameters', { to: r.id, purpose, bytes: message.length });
+    } catch (error) {
+      log('warn', 'could not serve parameters', { to: r.id, error: String(error) });
+    }
+  };
+
+  return { runDkt, mergeIncoming, serveParams, onParams };
+}

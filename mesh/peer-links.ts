@@ -1,0 +1,227 @@
+/**
+ * The remote peers of one peer: opening a link to each, the mesh hello that admits it, what
+ * arrives on it (control messages, updates, parameters), and dropping it when it leaves,
+ * closes or falls silent. Refused input is counted and dropped here, never thrown.
+ */
+
+import {
+  addPayloadInto,
+  type ControlMessage,
+  expire,
+  heard,
+  isSupportedProtocol,
+  join,
+  leave,
+  medianStepMs,
+  type PeerId,
+  PROTOCOL_VERSION,
+  type UpdateMessage,
+} from '../core';
+import { dropLink } from './exchange';
+import type { KnowledgeTransfer } from './knowledge-transfer';
+import { createLinkSession, type LinkMessage } from './link-session';
+import type { PeerContext, Remote } from './peer-context';
+import { screenUpdate } from './refusals';
+import { effectiveCapBps } from './shaper';
+
+export interface PeerLinks {
+  /** Opens the link to `id` unless there is one (or no trainer yet, or we are closing). */
+  connectTo(id: PeerId, initiator: boolean): void;
+  /** Closes the link to `id` and drops it from the live set. */
+  dropRemote(id: PeerId, reason: string): void;
+  /** Tells every ready peer with a drained link our step, capacity and batch size. */
+  heartbeat(): void;
+  /** Drops the peers silent for longer than membership allows. */
+  expireSilent(): void;
+}
+
+export function createPeerLinks(
+  ctx: PeerContext,
+  dkt: Pick<KnowledgeTransfer, 'serveParams' | 'onParams'>,
+): PeerLinks {
+  const { o, s, clock, log, emit, refuse, notify } = ctx;
+
+  const connectTo = (id: PeerId, initiator: boolean) => {
+    if (s.trainer === undefined || s.remotes.has(id) || id === s.selfId || s.closing) return;
+    const session = createLinkSession({
+      remote: id,
+      clock,
+      log,
+      connect: (handlers) => o.rtc({ initiator, iceServers: s.iceServers, handlers }),
+      onSignal: (data) => {
+        ctx.signaling.send({ type: 'sig/signal', to: id, data });
+      },
+      shaping: () => ({
+        capBps: effectiveCapBps(s.emulation.uplinkBps, s.emulation.linkBps?.[id]),
+        latencyMs: s.emulation.latencyMs ?? 0,
+      }),
+      onOpen: () => sendHello(id),
+      onMessage: (m) => onLinkMessage(id, m),
+      onRefused: (kind, message) => refuse(kind, message, id),
+      onClose: (reason) => dropRemote(id, reason),
+    });
+    s.remotes.set(id, {
+      id,
+      name: s.knownNames.get(id) ?? id,
+      session,
+      ready: false,
+      capacity: 0,
+      batchSize: 0,
+      helloStep: 0,
+      updated: false,
+    });
+    const buffered = s.bufferedSignals.get(id);
+    s.bufferedSignals.delete(id);
+    for (const data of buffered ?? []) session.signal(data as never);
+  };
+
+  const dropRemote = (id: PeerId, reason: string) => {
+    const r = s.remotes.get(id);
+    if (r === undefined) return;
+    s.remotes.delete(id);
+    r.session.close(reason);
+    const wasLive = leave(s.membership, id);
+    if (s.exchange) dropLink(s.exchange, id);
+    if (s.request?.to === id) s.request = undefined;
+    if (wasLive || r.ready) {
+      emit({ type: 'peer-left', peerId: id, reason });
+      log('info', 'peer left', { peer: id, reason });
+    }
+    notify();
+  };
+
+  const sendHello = (id: PeerId) => {
+    const r = s.remotes.get(id);
+    if (!r || !s.trainer || s.selfId === undefined) return;
+    r.session.sendControl({
+      type: 'mesh/hello',
+      protocol: PROTOCOL_VERSION,
+      peerId: s.selfId,
+      step: s.stepIndex,
+      capacity: Math.max(0, s.capacity),
+      batchSize: s.batchSize,
+      ...(o.site === undefined ? {} : { site: o.site }),
+      modelFingerprint: s.trainer.info.fingerprint,
+    });
+  };
+
+  const onLinkMessage = (from: PeerId, m: LinkMessage) => {
+    const r = s.remotes.get(from);
+    if (r === undefined || s.closing) return;
+    if (m.kind === 'control') {
+      onControl(r, m.message);
+      return;
+    }
+    if (!r.ready) {
+      refuse('bad-message', `${m.kind} before hello`, from);
+      return;
+    }
+    if (m.kind === 'update') onUpdate(r, m.message);
+    else dkt.onParams(r, m.message);
+  };
+
+  const onControl = (r: Remote, c: ControlMessage) => {
+    const now = clock.now();
+    switch (c.type) {
+      case 'mesh/hello': {
+        if (!isSupportedProtocol(c.protocol) || c.peerId !== r.id) {
+          refuse(
+            'bad-control',
+            `hello from ${r.id} claims ${c.peerId} / protocol ${c.protocol}`,
+            r.id,
+          );
+          dropRemote(r.id, 'bad hello');
+          return;
+        }
+        if (s.trainer && c.modelFingerprint !== s.trainer.info.fingerprint) {
+          refuse('wrong-model', `peer ${r.id} trains another model`, r.id);
+          dropRemote(r.id, 'another model');
+          return;
+        }
+        r.ready = true;
+        r.capacity = c.capacity;
+        r.batchSize = c.batchSize;
+        r.helloStep = c.step;
+        join(s.membership, r.id, now);
+        heard(s.membership, r.id, now, c.step - 1);
+        log('info', 'link up', { peer: r.id, step: c.step });
+        notify();
+        return;
+      }
+      case 'mesh/heartbeat':
+        if (!r.ready) return;
+        r.capacity = c.capacity;
+        r.batchSize = c.batchSize;
+        heard(s.membership, r.id, now, c.step);
+        notify();
+        return;
+      case 'mesh/report':
+        if (!r.ready) return;
+        heard(s.membership, r.id, now);
+        s.reports.set(r.id, {
+          peer: r.id,
+          loss: c.loss,
+          accuracy: c.accuracy,
+          step: c.step,
+          atMs: now,
+        });
+        return;
+      case 'mesh/dkt-request':
+        if (!r.ready) return;
+        void dkt.serveParams(r, c.purpose ?? 'dkt');
+        return;
+      case 'mesh/dkt-outcome':
+        log('info', 'dkt outcome', {
+          from: r.id,
+          kept: c.kept,
+          lossBefore: c.lossBefore,
+          lossAfter: c.lossAfter,
+        });
+        return;
+      case 'mesh/bye':
+        dropRemote(r.id, `said bye${c.reason ? `: ${c.reason}` : ''}`);
+        return;
+      default:
+        return;
+    }
+  };
+
+  const onUpdate = (r: Remote, u: UpdateMessage) => {
+    if (!s.trainer || !s.pending) return;
+    const refused = screenUpdate(u, r.id, s.trainer.info.paramCount);
+    if (refused !== undefined) {
+      refuse(refused.kind, refused.message, r.id);
+      return;
+    }
+    if (!heard(s.membership, r.id, clock.now(), u.meta.step) && !s.membership.members.has(r.id))
+      return;
+    r.updated = true;
+    r.capacity = u.meta.capacity;
+    r.batchSize = u.meta.batchSize;
+    addPayloadInto(s.pending, u.payload);
+    s.pendingHasData = true;
+    notify();
+  };
+
+  // ---- periodic work ----------------------------------------------------------------------
+
+  const heartbeat = () => {
+    for (const r of s.remotes.values()) {
+      if (r.ready && r.session.drained()) {
+        r.session.sendControl({
+          type: 'mesh/heartbeat',
+          step: Math.max(0, s.stepIndex - 1),
+          capacity: Math.max(0, s.capacity),
+          batchSize: s.batchSize,
+        });
+      }
+    }
+  };
+
+  const expireSilent = () => {
+    const dropped = expire(s.membership, clock.now(), medianStepMs(s.stepTimes));
+    for (const id of dropped) dropRemote(id, 'silent for too long');
+  };
+
+  return { connectTo, dropRemote, heartbeat, expireSilent };
+}
