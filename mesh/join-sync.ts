@@ -48,7 +48,15 @@ export async function joinSync(ctx: PeerContext, restored: boolean): Promise<voi
         return;
       }
     }
-    if (pendingLinks.length === 0 && ahead.length === 0) return;
+    if (pendingLinks.length === 0 && ahead.length === 0) {
+      log('info', 'no peer is ahead: starting from the room seed');
+      return;
+    }
     await ctx.waitChange(200);
+  }
+  if (!s.closing) {
+    log('warn', 'join sync gave up: starting without the mesh parameters', {
+      asked: s.request?.to ?? null,
+    });
   }
 }

@@ -63,6 +63,11 @@ export interface LinkSessionOptions {
   readonly onMessage: (message: LinkMessage) => void;
   readonly onRefused: (kind: RefusalKind, message: string) => void;
   readonly onClose: (reason: string) => void;
+  /**
+   * Any valid frame arrived (pings included, which never wait behind our queue): the remote
+   * process is alive, however slowly it trains. Liveness must not depend on a busy queue.
+   */
+  readonly onActivity?: () => void;
 }
 
 interface QueuedFrame {
@@ -238,6 +243,7 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       }
       const f = frame.value;
       const now = clock.now();
+      o.onActivity?.();
       if (f.kind === 'ack') {
         onAck(estimator, { msgId: f.msgId, ackAtMs: now });
         if (f.status === 'refused') {

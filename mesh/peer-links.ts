@@ -59,6 +59,9 @@ export function createPeerLinks(
       onMessage: (m) => onLinkMessage(id, m),
       onRefused: (kind, message) => refuse(kind, message, id),
       onClose: (reason) => dropRemote(id, reason),
+      onActivity: () => {
+        if (s.remotes.get(id)?.ready) heard(s.membership, id, clock.now());
+      },
     });
     s.remotes.set(id, {
       id,
