@@ -1,16 +1,52 @@
 /**
- * The form shown at `/` without a room: room and name, submitted as the join URL's query
- * (a plain GET form, so the URL it lands on is the one to share with other tabs).
+ * The form shown at `/` without a room: room, name and token; the training settings for a
+ * room that does not exist yet; and the emulation knobs, set apart as experiments. It lands
+ * on the join URL (the one to share with other tabs), carrying only the fields filled in.
  */
 
+import { For } from 'solid-js';
+import { DATASETS, DEFAULT_ROOM_CONFIG, MAX_TOKEN_LENGTH, MODELS, STRATEGIES } from '../core';
 import { ROOM_PATTERN } from './params';
 
-export function JoinForm(props: { readonly name: string }) {
+/** The join URL's query: non-empty fields only, in the form's order. */
+export function joinQuery(form: HTMLFormElement): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of new FormData(form)) {
+    if (typeof value === 'string' && value.trim() !== '') query.append(key, value.trim());
+  }
+  return query.toString();
+}
+
+function Choice(props: {
+  readonly label: string;
+  readonly name: string;
+  readonly options: readonly string[];
+  readonly hint: string;
+}) {
   return (
-    <form method="get" action="/" data-testid="join-form">
+    <label>
+      <span>{props.label}</span>
+      <select name={props.name}>
+        <option value="">{props.hint}</option>
+        <For each={props.options}>{(o) => <option value={o}>{o}</option>}</For>
+      </select>
+    </label>
+  );
+}
+
+export function JoinForm(props: { readonly name: string }) {
+  // Empty selects and fields stay out of the URL: the server's defaults apply.
+  const submit = (e: SubmitEvent) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    if (!form.reportValidity()) return;
+    location.assign(`/?${joinQuery(form)}`);
+  };
+  return (
+    <form method="get" action="/" data-testid="join-form" class="join" onSubmit={submit}>
       <p>Open the same room in a few tabs (or on a few machines) to train one model together.</p>
       <label>
-        Room{' '}
+        <span>Room</span>
         <input
           name="room"
           required
@@ -18,11 +54,60 @@ export function JoinForm(props: { readonly name: string }) {
           maxLength={64}
           placeholder="e.g. lab-1"
           title="1 to 64 letters, digits, _ or -"
+          autocomplete="off"
         />
       </label>
       <label>
-        Name <input name="name" required maxLength={64} value={props.name} />
+        <span>Name</span>
+        <input name="name" required maxLength={64} value={props.name} />
       </label>
+      <label>
+        <span>Join token</span>
+        <input
+          name="token"
+          type="password"
+          maxLength={MAX_TOKEN_LENGTH}
+          placeholder="only if the server asks for one"
+          autocomplete="off"
+        />
+      </label>
+      <fieldset>
+        <legend>Training settings (used when this creates the room)</legend>
+        <p class="note">A room keeps the settings of the peer that created it.</p>
+        <Choice
+          label="Strategy"
+          name="strategy"
+          options={STRATEGIES}
+          hint={`default (${DEFAULT_ROOM_CONFIG.strategy})`}
+        />
+        <Choice
+          label="Model"
+          name="model"
+          options={MODELS}
+          hint={`default (${DEFAULT_ROOM_CONFIG.model})`}
+        />
+        <Choice
+          label="Dataset"
+          name="dataset"
+          options={DATASETS}
+          hint={`default (${DEFAULT_ROOM_CONFIG.dataset})`}
+        />
+      </fieldset>
+      <fieldset>
+        <legend>Emulation (experiments only)</legend>
+        <p class="note">
+          Deliberately slow this peer down or narrow its uplink, to see how the mesh adapts. Leave
+          empty for a normal peer; both can be changed later on the dashboard.
+        </p>
+        <label>
+          <span>Slowdown (emulation)</span>
+          <input name="slowdown" type="number" min="1" step="any" placeholder="1 = none" />
+        </label>
+        <label>
+          <span>Uplink cap, Mbit/s (emulation)</span>
+          <input name="uplinkMbps" type="number" min="0.001" step="any" placeholder="no cap" />
+        </label>
+      </fieldset>
       <button type="submit">Join</button>
     </form>
   );

@@ -6,44 +6,47 @@ import { bytes, DASH, fixed, mbitPerSec, percent } from './format';
 
 export function LinksTable(props: {
   readonly links: readonly LinkStatus[];
-  readonly names: Readonly<Record<string, string>>;
+  /** A peer's name by id; the id is shown beside it either way. */
+  readonly names: (id: string) => string | undefined;
 }) {
   return (
     <Show when={props.links.length > 0} fallback={<p class="note">No open links yet.</p>}>
-      <table>
-        <thead>
-          <tr>
-            <th>to</th>
-            <th>Mbit/s</th>
-            <th>RTT ms</th>
-            <th>sent</th>
-            <th>gradient sent</th>
-          </tr>
-        </thead>
-        <tbody data-testid="links">
-          <For each={props.links}>
-            {(link) => (
-              <tr data-testid="link" data-to={link.to}>
-                <td>
-                  {props.names[link.to] ?? DASH} <span class="note">{link.to}</span>
-                </td>
-                <td data-testid="link-rate" data-value={link.bandwidthBps}>
-                  {mbitPerSec(link.bandwidthBps)}
-                </td>
-                <td data-testid="link-rtt" data-value={link.rttMs ?? ''}>
-                  {fixed(link.rttMs, 1)}
-                </td>
-                <td data-testid="link-bytes" data-value={link.bytesSent}>
-                  {bytes(link.bytesSent)}
-                </td>
-                <td data-testid="link-sent-fraction" data-value={link.sentFraction}>
-                  {percent(link.sentFraction)}
-                </td>
-              </tr>
-            )}
-          </For>
-        </tbody>
-      </table>
+      <section class="table-scroll" tabindex="0" aria-label="Links of this peer">
+        <table>
+          <thead>
+            <tr>
+              <th>to</th>
+              <th>Mbit/s</th>
+              <th>RTT ms</th>
+              <th>sent</th>
+              <th>gradient sent</th>
+            </tr>
+          </thead>
+          <tbody data-testid="links">
+            <For each={props.links}>
+              {(link) => (
+                <tr data-testid="link" data-to={link.to}>
+                  <td>
+                    {props.names(link.to) ?? DASH} <span class="note">{link.to}</span>
+                  </td>
+                  <td data-testid="link-rate" data-value={link.bandwidthBps}>
+                    {mbitPerSec(link.bandwidthBps)}
+                  </td>
+                  <td data-testid="link-rtt" data-value={link.rttMs ?? ''}>
+                    {fixed(link.rttMs, 1)}
+                  </td>
+                  <td data-testid="link-bytes" data-value={link.bytesSent}>
+                    {bytes(link.bytesSent)}
+                  </td>
+                  <td data-testid="link-sent-fraction" data-value={link.sentFraction}>
+                    {percent(link.sentFraction)}
+                  </td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </section>
     </Show>
   );
 }

@@ -1,0 +1,146 @@
+/**
+ * Every peer of the room in one table: what it is, what it computes on (and why not WebGPU),
+ * how fast it is, its share of the global batch as bars, how far it got and how good its
+ * model is. Raw numbers in data-value; shown numbers are formatted.
+ */
+
+import { For, Show } from 'solid-js';
+import { DASH, fixed, percent } from './format';
+import { slotColour } from './palette';
+import type { PeerRow } from './peer-rows';
+
+/**
+ * Steps behind worth a highlight. Reports are seconds apart, so a fast mesh shows gaps of a
+ * few dozen steps that are only timing; a peer this far behind is really behind.
+ */
+const LAGGING_STEPS = 100;
+
+/** A value drawn as a bar with its number beside it; `fraction` in [0, 1]. */
+function Bar(props: { readonly fraction: number | undefined; readonly shown: string }) {
+  const width = () => `${Math.round(Math.min(1, Math.max(0, props.fraction ?? 0)) * 100)}%`;
+  return (
+    <span class="bar-cell">
+      <span class="bar" aria-hidden="true">
+        <span class="bar-fill" style={{ width: width() }} />
+      </span>
+      <span class="bar-num">{props.shown}</span>
+    </span>
+  );
+}
+
+export function PeersTable(props: {
+  readonly rows: readonly PeerRow[];
+  readonly colours: Readonly<Record<string, number>>;
+}) {
+  const maxBatch = () => Math.max(1, ...props.rows.map((r) => r.batchSize ?? 0));
+  return (
+    // A focusable scroll box: on a phone the table scrolls sideways, with the keyboard too.
+    <section class="table-scroll" tabindex="0" aria-label="Peers of the room">
+      <table data-testid="peers-table" class="peers">
+        <caption class="sr-only">
+          Peers of the room: backend, capacity, batch share, progress and validation results
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">peer</th>
+            <th scope="col">kind</th>
+            <th scope="col">backend</th>
+            <th scope="col" title="samples per second of pure compute">
+              capacity
+            </th>
+            <th scope="col" title="local batch size b_i">
+              batch
+            </th>
+            <th scope="col" title="w_i = b_i / sum b">
+              weight
+            </th>
+            <th scope="col">step</th>
+            <th scope="col" title="steps behind the most advanced peer">
+              behind
+            </th>
+            <th scope="col" title="validation loss">
+              loss
+            </th>
+            <th scope="col" title="validation accuracy">
+              accuracy
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          <For each={props.rows}>
+            {(row) => (
+              <tr
+                data-testid="peer-row"
+                data-peer-id={row.id}
+                data-name={row.name}
+                data-self={row.self ? 'true' : 'false'}
+                classList={{ self: row.self, silent: !row.reported }}
+              >
+                <th scope="row">
+                  <span
+                    class="swatch"
+                    style={{ background: slotColour(props.colours[row.id]) }}
+                    aria-hidden="true"
+                  />
+                  {row.name}
+                  <Show when={row.self}>
+                    <span class="tag">you</span>
+                  </Show>
+                  <Show when={row.paused}>
+                    <span class="tag tag-warn">paused</span>
+                  </Show>
+                  <Show when={row.site}>{(site) => <span class="note"> @{site()}</span>}</Show>
+                </th>
+                <td data-testid="row-kind" data-value={row.kind}>
+                  {row.kind}
+                </td>
+                <td
+                  data-testid="row-backend"
+                  data-value={row.backend ?? ''}
+                  title={row.backendNote}
+                  classList={{ noted: row.backendNote !== '' }}
+                >
+                  {row.backend ?? DASH}
+                  <Show when={row.backendNote !== ''}>
+                    <span class="sr-only">: {row.backendNote}</span>
+                  </Show>
+                </td>
+                <td data-testid="row-capacity" data-value={row.capacity ?? ''}>
+                  {row.capacity === undefined ? DASH : `${fixed(row.capacity, 0)}/s`}
+                </td>
+                <td data-testid="row-batch" data-value={row.batchSize ?? ''}>
+                  <Bar
+                    fraction={row.batchSize === undefined ? undefined : row.batchSize / maxBatch()}
+                    shown={String(row.batchSize ?? DASH)}
+                  />
+                </td>
+                <td data-testid="row-weight" data-value={row.weight ?? ''}>
+                  <Bar fraction={row.weight} shown={fixed(row.weight, 2)} />
+                </td>
+                <td data-testid="row-step" data-value={row.step ?? ''}>
+                  {row.step ?? DASH}
+                </td>
+                <td
+                  data-testid="row-staleness"
+                  data-value={row.staleness ?? ''}
+                  classList={{ lagging: (row.staleness ?? 0) > LAGGING_STEPS }}
+                >
+                  {row.staleness ?? DASH}
+                </td>
+                <td data-testid="row-loss" data-value={row.loss ?? ''}>
+                  {fixed(row.loss, 3)}
+                </td>
+                <td data-testid="row-accuracy" data-value={row.accuracy ?? ''}>
+                  {percent(row.accuracy)}
+                </td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+      <Show when={props.rows.length === 0}>
+        <p class="note">No peers listed yet: they appear once this peer has joined.</p>
+      </Show>
+    </section>
+  );
+}
