@@ -2,24 +2,49 @@
  * Test fixtures: one static server (harness + shard files) per Playwright worker process on
  * an ephemeral port, and a page opened on the harness, ready to call `globalThis.harness`.
  * For mesh tests: the real signaling server serving the built page (app/), and `peers(n)`,
- * one browser context per peer so that each has its own storage, as separate machines do.
+ * one browser context per peer so that each has its own storage, as separate machines do;
+ * `startMeshServer(options)` for a test that needs a server of its own (a join secret, or one
+ * it stops and starts again on the same port).
  */
 
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, test as base, type Page } from '@playwright/test';
+import {
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  test as base,
+  type Page,
+} from '@playwright/test';
 import { build } from 'vite';
-import { type SignalingServer, startSignalingServer } from '../signaling';
+import {
+  type SignalingServer,
+  type SignalingStartOptions,
+  startSignalingServer,
+} from '../signaling';
 import { HARNESS_DIR } from './build-harness';
 import { type StaticServer, startServer } from './server';
 
 /** Where the page (app/) is built for the tests, apart from `npm start`'s dist/app. */
 export const APP_TEST_DIR = fileURLToPath(new URL('../dist/e2e-app/', import.meta.url));
 
-/** Opens `n` pages, one browser context each; all of them are closed after the test. */
-export type PeersFixture = (n: number) => Promise<Page[]>;
+/**
+ * Opens `n` pages, one browser context each (with `options`, e.g. a wide viewport); all of
+ * them are closed after the test.
+ */
+export type PeersFixture = (n: number, options?: BrowserContextOptions) => Promise<Page[]>;
+
+/** Server options a test may choose: a join secret, or the port of a server it replaces. */
+export type MeshServerOptions = Pick<SignalingStartOptions, 'secret' | 'port'>;
+
+/**
+ * Starts one more signaling server serving the built page, for a test that needs its own
+ * (a secret, or one it stops and starts again on the same port); each is closed after the
+ * test, also when the test already closed it.
+ */
+export type StartMeshServerFixture = (options?: MeshServerOptions) => Promise<SignalingServer>;
 
 export const test = base.extend<
-  { harnessPage: Page; peers: PeersFixture },
+  { harnessPage: Page; peers: PeersFixture; startMeshServer: StartMeshServerFixture },
   { server: StaticServer; meshServer: SignalingServer }
 >({
   server: [
@@ -36,13 +61,7 @@ export const test = base.extend<
     async ({}, use) => {
       // Built here rather than in the global setup: only mesh tests pay for it.
       await buildApp();
-      // 127.0.0.1 is a secure context, so the page is offered WebGPU (and WebRTC works).
-      const server = await startSignalingServer({
-        host: '127.0.0.1',
-        port: 0,
-        staticDir: APP_TEST_DIR,
-        log: () => {},
-      });
+      const server = await startAppServer({});
       await use(server);
       await server.close();
     },
@@ -54,15 +73,43 @@ export const test = base.extend<
   },
   peers: async ({ browser }, use) => {
     const contexts: BrowserContext[] = [];
-    await use((n) => openPeers(browser, n, contexts));
+    await use((n, options) => openPeers(browser, n, contexts, options ?? {}));
     await Promise.all(contexts.map((c) => c.close()));
+  },
+  // Depends on meshServer only for its build of the page (dist/e2e-app).
+  startMeshServer: async ({ meshServer: _built }, use) => {
+    const started: SignalingServer[] = [];
+    await use(async (options) => {
+      const server = await startAppServer(options ?? {});
+      started.push(server);
+      return server;
+    });
+    // close() may be called twice: a test that stopped its server already is fine.
+    await Promise.all(started.map((s) => s.close()));
   },
 });
 
-async function openPeers(browser: Browser, n: number, contexts: BrowserContext[]): Promise<Page[]> {
+/** The real signaling server serving the page built into APP_TEST_DIR, quiet. */
+function startAppServer(options: MeshServerOptions): Promise<SignalingServer> {
+  // 127.0.0.1 is a secure context, so the page is offered WebGPU (and WebRTC works).
+  return startSignalingServer({
+    host: '127.0.0.1',
+    port: 0,
+    ...options,
+    staticDir: APP_TEST_DIR,
+    log: () => {},
+  });
+}
+
+async function openPeers(
+  browser: Browser,
+  n: number,
+  contexts: BrowserContext[],
+  options: BrowserContextOptions,
+): Promise<Page[]> {
   const pages: Page[] = [];
   for (let i = 0; i < n; i++) {
-    const context = await browser.newContext();
+    const context = await browser.newContext(options);
     contexts.push(context);
     const page = await context.newPage();
     reportErrors(page, `peer ${i + 1}`);
