@@ -11,6 +11,8 @@ const JOIN_SYNC_TIMEOUT_MS = 15_000;
 /** How long it then waits for the parameters it asked for (400 kB at 2 Mbit/s take 1.6 s;
  * a loaded source may first finish a step and an evaluation). */
 const PARAMS_TIMEOUT_MS = 60_000;
+/** After this long without an answer, ask another peer. */
+const ASK_AGAIN_MS = 10_000;
 
 /**
  * Waits for the links to the peers already there to say hello, asks the one furthest ahead
@@ -22,11 +24,23 @@ export async function joinSync(ctx: PeerContext, restored: boolean): Promise<voi
   if (restored) return;
   // Give the links to the peers listed in the welcome a moment to say hello.
   let deadline = clock.now() + JOIN_SYNC_TIMEOUT_MS;
+  const unanswered = new Set<string>();
   while (!s.closing && clock.now() < deadline) {
     const pendingLinks = [...s.remotes.values()].filter((r) => !r.ready);
     const ahead = [...s.remotes.values()].filter((r) => r.ready && r.helloStep > 0);
+    // A source that has not answered within ASK_AGAIN_MS is asked no more: the next peer
+    // ahead is (a busy or stuck source must not cost the joiner its start).
+    if (s.request?.purpose === 'join' && clock.now() - s.request.atMs > ASK_AGAIN_MS) {
+      log('warn', 'no parameters from the asked peer yet: asking another', { from: s.request.to });
+      unanswered.add(s.request.to);
+      s.request = undefined;
+    }
     if (ahead.length > 0 && s.request === undefined && s.incomingParams.length === 0) {
-      ahead.sort((a, b) => b.helloStep - a.helloStep);
+      ahead.sort(
+        (a, b) =>
+          Number(unanswered.has(a.id)) - Number(unanswered.has(b.id)) || b.helloStep - a.helloStep,
+      );
+      if (ahead.every((r) => unanswered.has(r.id))) unanswered.clear();
       const source = ahead[0]!;
       s.request = { to: source.id, purpose: 'join', atMs: clock.now() };
       source.session.sendControl({ type: 'mesh/dkt-request', step: s.stepIndex, purpose: 'join' });

@@ -170,7 +170,11 @@ export function createPeerLinks(
         });
         return;
       case 'mesh/dkt-request':
-        if (!r.ready) return;
+        if (!r.ready) {
+          log('warn', 'parameters asked for before hello: ignored', { from: r.id });
+          return;
+        }
+        log('info', 'parameters asked for', { from: r.id, purpose: c.purpose ?? 'dkt' });
         void dkt.serveParams(r, c.purpose ?? 'dkt');
         return;
       case 'mesh/dkt-outcome':
