@@ -11,6 +11,7 @@ import { type SignalingServer, startSignalingServer } from '../signaling/server'
 import type { MeshEvent, MeshPeer, PeerPhase } from './events';
 import { createMemoryNetwork, type MemoryNetwork } from './memory-link';
 import { nodeClock } from './node/clock';
+import { waitFor as waitUntil } from './node/test-peers';
 import { NodeWebSocket } from './node/websocket';
 import { createPeer } from './peer';
 import { createSignalingClient } from './signaling-client';
@@ -252,23 +253,13 @@ function spawn(room: string, name: string, o: SpawnOptions): Spawned {
   };
 }
 
-/** Polls `probe` every 10 ms until it returns something other than undefined; fails at the deadline. */
-async function waitFor<T>(
+/** The shared helper, polling every 10 ms (these meshes step every few ms). */
+const waitFor = <T>(
   what: string,
   probe: () => T | undefined,
   timeoutMs: number,
-  explain: () => unknown = () => '',
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(explain())}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+  explain?: () => unknown,
+): Promise<T> => waitUntil(what, probe, timeoutMs, 10, explain);
 
 const linksOf = (s: Spawned) => s.peer.status()?.links.length ?? 0;
 const lastStep = (s: Spawned) => s.steps().at(-1)?.step ?? -1;

@@ -17,7 +17,9 @@ import {
   type SignalingServerMessage,
   type SignalingServerMessageOf,
 } from '../core';
-import { createToken, type SignalingServer, startSignalingServer } from '../signaling';
+import { createToken } from '../signaling';
+import { createFixture } from '../signaling/test-support';
+import { waitFor as waitUntil } from './node/test-peers';
 import {
   createSignalingClient,
   type SignalingClient,
@@ -51,16 +53,9 @@ function trackedClock(): MeshClock & { pending(): number } {
   };
 }
 
-/** Resolves once `check` returns a value other than undefined; rejects at the deadline. */
-async function waitFor<T>(check: () => T | undefined, what: string, ms = DEADLINE_MS): Promise<T> {
-  const until = performance.now() + ms;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (performance.now() > until) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** The shared helper, polling every 5 ms, with the arguments in this file's order. */
+const waitFor = <T>(check: () => T | undefined, what: string, ms = DEADLINE_MS): Promise<T> =>
+  waitUntil(what, check, ms, 5);
 
 /** A client and every event it emitted. */
 interface Probe {
@@ -77,12 +72,11 @@ interface Probe {
 }
 
 const probes: Probe[] = [];
-const servers: SignalingServer[] = [];
 const fakes: WebSocketServer[] = [];
 
 afterEach(async () => {
   for (const p of probes.splice(0)) p.client.close();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await signalingServers.cleanup();
   await Promise.all(
     fakes.splice(0).map((wss) => {
       for (const ws of wss.clients) ws.terminate();
@@ -91,19 +85,8 @@ afterEach(async () => {
   );
 });
 
-const startServer = async (
-  opts: Parameters<typeof startSignalingServer>[0] = {},
-): Promise<SignalingServer> => {
-  const server = await startSignalingServer({
-    port: 0,
-    host: '127.0.0.1',
-    log: () => {},
-    staticDir: '/nonexistent/dlion-static',
-    ...opts,
-  });
-  servers.push(server);
-  return server;
-};
+const signalingServers = createFixture();
+const startServer = signalingServers.start;
 
 const helloFor =
   (room: string, extra: Partial<SignalingClientMessageOf<'sig/hello'>> = {}) =>

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { APIRequestContext, Page } from '@playwright/test';
 import type { SignalingServer } from '../signaling';
 import { expect, test } from './fixtures';
+import { field, numberField, settledPhase } from './page-fields';
 
 /** Peer start-up: Worker, backend, shard download, checkpoint lookup, join. */
 const START_MS = 120_000;
@@ -41,22 +42,6 @@ function tabUrl(
   return `${server.url}/?${q.toString()}`;
 }
 
-/**
- * The raw value behind a field (data-value), '' while it has none. The short timeout makes a
- * missing element an error, which expect.poll retries, instead of a wait past the deadline.
- */
-const attr = (page: Page, testid: string, name = 'data-value'): Promise<string> =>
-  page
-    .getByTestId(testid)
-    .first()
-    .getAttribute(name, { timeout: 2000 })
-    .then((v) => v ?? '');
-
-const num = async (page: Page, testid: string): Promise<number> => {
-  const v = await attr(page, testid);
-  return v === '' ? Number.NaN : Number(v);
-};
-
 /** A peer's row in the peers table of `page`. */
 const peerRow = (page: Page, peerId: string) =>
   page.getByTestId('peers-table').locator(`[data-testid="peer-row"][data-peer-id="${peerId}"]`);
@@ -67,15 +52,6 @@ async function rowNumber(page: Page, peerId: string, cell: string): Promise<numb
     timeout: 2000,
   });
   return v === null || v === '' ? Number.NaN : Number(v);
-}
-
-/** The phase once it is 'training' or a dead end, with the page's explanation of a dead end. */
-async function settledPhase(page: Page): Promise<string> {
-  const phase = await attr(page, 'phase');
-  if (phase === 'failed' || phase === 'closed' || phase === 'finished') {
-    return `${phase}: ${await page.getByTestId('phase-detail').textContent()}`;
-  }
-  return phase;
 }
 
 /** Waits until every tab trains (failing at once on a dead end); returns their peer ids. */
@@ -90,7 +66,7 @@ async function allTraining(pages: readonly Page[]): Promise<string[]> {
       })
       .toMatch(/^(training|failed|closed|finished)/);
     expect(await settledPhase(page), `p${i + 1}'s phase`).toBe('training');
-    const id = await attr(page, 'peer-id');
+    const id = await field(page, 'peer-id');
     expect(id, `p${i + 1} shows its peer id`).not.toBe('');
     ids.push(id);
   }
@@ -101,7 +77,7 @@ async function allTraining(pages: readonly Page[]): Promise<string[]> {
 async function allLinked(pages: readonly Page[]): Promise<void> {
   for (const [i, page] of pages.entries()) {
     await expect
-      .poll(() => num(page, 'link-count'), {
+      .poll(() => numberField(page, 'link-count'), {
         message: `p${i + 1} has ${pages.length - 1} links`,
         timeout: 60_000,
       })
@@ -111,11 +87,11 @@ async function allLinked(pages: readonly Page[]): Promise<void> {
 
 /** Waits until each tab's step passes what it was when this was called, plus `by`. */
 async function stepsAdvance(pages: readonly Page[], label: string, by = 5): Promise<void> {
-  const before = await Promise.all(pages.map((p) => num(p, 'step')));
+  const before = await Promise.all(pages.map((p) => numberField(p, 'step')));
   for (const [i, page] of pages.entries()) {
     const from = before[i] ?? Number.NaN;
     await expect
-      .poll(() => num(page, 'step'), {
+      .poll(() => numberField(page, 'step'), {
         message: `p${i + 1}'s step grows ${label}`,
         timeout: 60_000,
       })
@@ -175,7 +151,7 @@ test('three tabs link up, fill the dashboard and pass 90% accuracy', async ({
   // its own row in the peers table says the same.
   for (const [i, page] of pages.entries()) {
     await expect
-      .poll(() => num(page, 'val-accuracy'), {
+      .poll(() => numberField(page, 'val-accuracy'), {
         message: `p${i + 1}'s validation accuracy passes 0.9`,
         timeout: 120_000,
         intervals: [1000, 2000],
@@ -189,14 +165,14 @@ test('three tabs link up, fill the dashboard and pass 90% accuracy', async ({
       .toBeGreaterThan(0.9);
   }
 
-  const shown = await Promise.all(pages.map((p) => num(p, 'val-accuracy')));
+  const shown = await Promise.all(pages.map((p) => numberField(p, 'val-accuracy')));
   note(`validation accuracy ${shown.map((a) => a.toFixed(3)).join(', ')}`);
 
   // The charts filled while it trained.
   const first = pages[0] as Page;
   for (const chart of ['loss-chart', 'accuracy-chart']) {
     await expect
-      .poll(() => attr(first, chart, 'data-points').then(Number), { message: `${chart} fills` })
+      .poll(() => field(first, chart, 'data-points').then(Number), { message: `${chart} fills` })
       .toBeGreaterThan(1);
   }
 
@@ -319,7 +295,7 @@ test('a closed tab leaves the others’ tables and they keep training', async ({
   await test.step('the others drop it', async () => {
     for (const [i, page] of stay.entries()) {
       await expect
-        .poll(() => num(page, 'link-count'), {
+        .poll(() => numberField(page, 'link-count'), {
           message: `p${i + 1} drops its link to the closed tab`,
           timeout: 60_000,
         })
@@ -367,7 +343,7 @@ test('a reloaded tab in a two-tab mesh resumes from its checkpoint', async ({
   await allLinked(pages);
   // The Worker saves a checkpoint every 100 steps.
   await expect
-    .poll(() => num(tab, 'step'), { message: 'p1 passes step 110', timeout: 90_000 })
+    .poll(() => numberField(tab, 'step'), { message: 'p1 passes step 110', timeout: 90_000 })
     .toBeGreaterThan(110);
 
   await tab.reload();
@@ -382,7 +358,7 @@ test('a reloaded tab in a two-tab mesh resumes from its checkpoint', async ({
   expect(await allTraining([tab])).toEqual([id]);
   await allLinked(pages);
   await stepsAdvance(pages, 'after the reload');
-  expect(await num(other, 'link-count')).toBe(1);
+  expect(await numberField(other, 'link-count')).toBe(1);
 });
 
 test('a wrong token is refused with an explanation and nothing joins', async ({
@@ -428,7 +404,7 @@ test('the tabs keep training while the signaling server restarts, then reconnect
   }
   // Training does not depend on the server: the links stay and the steps go on.
   await stepsAdvance(pages, 'while the server is down', 10);
-  for (const page of pages) expect(await num(page, 'link-count')).toBe(1);
+  for (const page of pages) expect(await numberField(page, 'link-count')).toBe(1);
 
   const second = await startMeshServer({ port: first.port });
   for (const [i, page] of pages.entries()) {

@@ -3,38 +3,14 @@
 // WebRTC and train the default room (DLion, mlp on MNIST) together until their validation
 // accuracy is far above chance. The server's API must tell the same story.
 
-import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
+import { field, numberField, settledPhase } from './page-fields';
 
 const PEERS = 3;
 /** Peer start-up: Worker, backend (SwiftShader compiles shaders on the CPU), shard download. */
 const START_MS = 120_000;
 /** Ten classes: chance is 0.1; the mlp is past 0.8 within a few dozen global steps. */
 const ACCURACY = 0.5;
-
-/** The raw value behind a field of the page (data-value), or '' while it has none. */
-const field = (page: Page, testid: string): Promise<string> =>
-  page
-    .getByTestId(testid)
-    .getAttribute('data-value')
-    .then((v) => v ?? '');
-
-const numberField = async (page: Page, testid: string): Promise<number> => {
-  const v = await field(page, testid);
-  return v === '' ? Number.NaN : Number(v);
-};
-
-/**
- * The phase once it is 'training' or a dead end, with the detail of a dead end: a tab that
- * failed fails the test at once with the page's own explanation, not after the deadline.
- */
-async function settledPhase(page: Page): Promise<string> {
-  const phase = await field(page, 'phase');
-  if (phase === 'failed' || phase === 'closed' || phase === 'finished') {
-    return `${phase}: ${await page.getByTestId('phase-detail').textContent()}`;
-  }
-  return phase;
-}
 
 interface RoomBody {
   readonly peers: readonly { readonly id: string; readonly links?: readonly unknown[] }[];

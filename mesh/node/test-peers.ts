@@ -120,19 +120,26 @@ export async function startMesh() {
   return { server, room, base, peers, spawnPeer, api, stopAll };
 }
 
-/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+/**
+ * Polls `probe` every `everyMs` until it returns a value that is not undefined, or fails after
+ * `timeoutMs` with `explain()` appended to the message. The one wait-for-a-condition helper of
+ * the mesh tests: no sleeps as synchronisation.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
   timeoutMs: number,
   everyMs = 250,
+  explain?: () => unknown,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const why = explain === undefined ? '' : `: ${String(explain())}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
