@@ -5,7 +5,12 @@ import { defineConfig } from 'vitest/config';
 // The tests that start whole meshes of Node peer processes (mesh/node/mesh*.test.ts,
 // attack.test.ts) run in a second group, after the rest and one file at a time: on a 2-core
 // machine two meshes at once (five tfjs processes) measure the CPU, not the mesh.
-const meshProcesses = ['mesh/node/mesh.test.ts', 'mesh/node/attack.test.ts'];
+const meshProcesses = [
+  'mesh/node/mesh.test.ts',
+  'mesh/node/attack.test.ts',
+  // The benchmark's smoke run trains real models for a few minutes.
+  'bench/tta/quick.test.ts',
+];
 const excluded = ['node_modules/**', 'dist/**', 'playwright/**', '**/*.long.test.ts'];
 
 export default defineConfig({

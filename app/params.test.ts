@@ -70,6 +70,39 @@ describe('parsePageParams', () => {
     expect(errors[0]).toContain(key);
   });
 
+  it('takes room config fields as JSON in config, validated; strategy, model, dataset win', () => {
+    const config = JSON.stringify({
+      sharding: { kind: 'classes', classesPerPeer: 2 },
+      maxPeers: 3,
+      strategy: 'hop',
+    });
+    const p = joined(`?room=r&strategy=bsp&config=${encodeURIComponent(config)}`);
+    expect(p.config).toEqual({
+      strategy: 'bsp',
+      sharding: { kind: 'classes', classesPerPeer: 2 },
+      maxPeers: 3,
+    });
+  });
+
+  it.each([
+    ['not json', 'config must be a JSON object'],
+    ['[1,2]', 'config must be a JSON object'],
+    ['{"maxPeers":1}', 'maxPeers'],
+    ['{"colour":"red"}', 'config is invalid'],
+    [JSON.stringify({ seed: 'x'.repeat(5000) }), 'at most'],
+  ])('refuses config %s', (raw, message) => {
+    const errors = errorsOf(`?room=r&config=${encodeURIComponent(raw)}`);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(message);
+  });
+
+  it('takes testEverySec between 0.1 and 86400', () => {
+    expect(joined('?room=r&testEverySec=5').testEverySec).toBe(5);
+    expect(joined('?room=r').testEverySec).toBeUndefined();
+    expect(errorsOf('?room=r&testEverySec=0')[0]).toContain('testEverySec');
+    expect(errorsOf('?room=r&testEverySec=soon')[0]).toContain('testEverySec');
+  });
+
   it('reports every bad parameter at once', () => {
     expect(errorsOf('?room=r&slowdown=0&model=x&dataset=y')).toHaveLength(3);
   });

@@ -1,7 +1,9 @@
 /**
  * The join URL (DESIGN.md 7): `/?room=NAME&name=...&token=...&slowdown=2&uplinkMbps=10`,
- * plus `strategy`, `model` and `dataset` for a new room and `backend` to force one. Parsed
- * and checked here, before anything starts: a bad value is reported, never half-applied.
+ * plus `strategy`, `model` and `dataset` for a new room and `backend` to force one. For
+ * benchmarks also `config` (a JSON object of any room config fields, for a new room) and
+ * `testEverySec` (evaluate on the test split that often). Parsed and checked here, before
+ * anything starts: a bad value is reported, never half-applied.
  */
 
 import * as v from 'valibot';
@@ -10,7 +12,9 @@ import {
   MAX_TOKEN_LENGTH,
   MODELS,
   PeerNameSchema,
+  parseRoomConfig,
   type RoomConfig,
+  type RoomConfigInput,
   STRATEGIES,
 } from '../core';
 import type { BackendName } from '../worker/backend';
@@ -31,9 +35,17 @@ export interface JoinParams {
   /** Cap on each outgoing link, Mbit/s; undefined: no cap. */
   readonly uplinkMbps?: number;
   readonly backend?: BackendName;
-  /** The room config fields the URL sets; used only when this peer creates the room. */
-  readonly config: Partial<Pick<RoomConfig, 'strategy' | 'model' | 'dataset'>>;
+  /**
+   * The room config fields the URL sets (`strategy`, `model`, `dataset`, and whatever
+   * `config` holds); used only when this peer creates the room.
+   */
+  readonly config: RoomConfigInput;
+  /** Benchmarks: seconds between test-split evaluations (PeerOptions.testEveryMs); off when undefined. */
+  readonly testEverySec?: number;
 }
+
+/** The longest `config` value taken: a full room config is a few hundred characters. */
+export const MAX_CONFIG_PARAM_LENGTH = 4000;
 
 export type PageParams =
   /** No room yet: show the form (with the name, when one was given or made up). */
@@ -116,7 +128,16 @@ export function parsePageParams(query: URLSearchParams, random: () => number): P
   const backend =
     rawBackend === undefined ? undefined : oneOf(BACKEND_NAMES, 'backend', rawBackend, errors);
 
-  const config: { -readonly [K in keyof JoinParams['config']]: JoinParams['config'][K] } = {};
+  let testEverySec: number | undefined;
+  const rawTestEvery = get('testEverySec');
+  if (rawTestEvery !== undefined) {
+    const n = numberParam('testEverySec', rawTestEvery, errors);
+    if (n !== undefined && (n < 0.1 || n > 86_400)) {
+      errors.push(`testEverySec must be between 0.1 and 86400, got ${n}`);
+    } else testEverySec = n;
+  }
+
+  const config: { -readonly [K in keyof RoomConfig]?: RoomConfig[K] } = {};
   const strategy = get('strategy');
   if (strategy !== undefined) {
     const s = oneOf(STRATEGIES, 'strategy', strategy, errors);
@@ -132,6 +153,8 @@ export function parsePageParams(query: URLSearchParams, random: () => number): P
     const d = oneOf(DATASETS, 'dataset', dataset, errors);
     if (d) config.dataset = d;
   }
+  const rawConfig = get('config');
+  if (rawConfig !== undefined) Object.assign(config, configParam(rawConfig, config, errors));
 
   if (errors.length) return { kind: 'invalid', errors };
   return {
@@ -144,6 +167,44 @@ export function parsePageParams(query: URLSearchParams, random: () => number): P
       ...(uplinkMbps === undefined ? {} : { uplinkMbps }),
       ...(backend === undefined ? {} : { backend }),
       config,
+      ...(testEverySec === undefined ? {} : { testEverySec }),
     },
   };
+}
+
+/**
+ * The `config` parameter: a JSON object of room config fields, checked with the server's own
+ * validator (together with `strategy`, `model` and `dataset`, which win where both are given),
+ * so a bad field is reported here rather than as a refused join. Returns the fields it set.
+ */
+function configParam(
+  raw: string,
+  explicit: Readonly<RoomConfigInput>,
+  errors: string[],
+): RoomConfigInput {
+  if (raw.length > MAX_CONFIG_PARAM_LENGTH) {
+    errors.push(`config must be at most ${MAX_CONFIG_PARAM_LENGTH} characters`);
+    return {};
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    errors.push('config must be a JSON object');
+    return {};
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    errors.push('config must be a JSON object');
+    return {};
+  }
+  const parsed = parseRoomConfig({ ...json, ...explicit });
+  if (!parsed.ok) {
+    errors.push(`config is invalid: ${parsed.error.message}`);
+    return {};
+  }
+  // The validated values of the fields the URL gave; the rest stay the room's defaults.
+  const given = new Set(Object.keys(json));
+  return Object.fromEntries(
+    Object.entries(parsed.value).filter(([key]) => given.has(key) && !(key in explicit)),
+  ) as RoomConfigInput;
 }

@@ -105,6 +105,9 @@ export function nextView(view: PeerView, event: MeshEvent, peer: PeerReadings): 
         peer,
       );
     case 'evaluation':
+      // Test-split evaluations are a benchmark's (PeerOptions.testEveryMs); the view shows
+      // the validation split the peer reports to the mesh.
+      if (event.split !== 'validation') return view;
       return { ...view, valLoss: event.loss, valAccuracy: event.accuracy };
     case 'status':
       return fromStatus(view, { status: () => event.status, refusals: peer.refusals });

@@ -46,6 +46,7 @@ export function startPeer(p: JoinParams): MeshPeer {
     clock,
     random: Math.random,
     log,
+    ...(p.testEverySec === undefined ? {} : { testEveryMs: p.testEverySec * 1000 }),
   });
   // Remembered as soon as the server assigns it, so a reload at any later point resumes.
   peer.subscribe((event) => {

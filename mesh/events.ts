@@ -65,7 +65,8 @@ export type MeshEvent =
       readonly step: number;
       readonly loss: number;
       readonly accuracy: number;
-      readonly split: 'validation';
+      /** 'validation': the peer's own split (DKT, the dashboard); 'test': PeerOptions.testEveryMs. */
+      readonly split: 'validation' | 'test';
       readonly atMs: number;
     }
   | { readonly type: 'status'; readonly status: PeerStatus }

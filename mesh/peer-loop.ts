@@ -105,6 +105,8 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
     }
   };
 
+  const testEveryMs = o.testEveryMs;
+  let lastTestAt = Number.NEGATIVE_INFINITY;
   let iterationStart = clock.now();
   while (!s.closing) {
     // tfjs on the cpu backend resolves its promises as microtasks: without a real yield the
@@ -115,6 +117,18 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
       continue;
     }
     if (clock.now() - s.lastDktAt >= cfg.dktPeriodSec * 1000) await dkt.runDkt();
+    if (testEveryMs !== undefined && clock.now() - lastTestAt >= testEveryMs) {
+      lastTestAt = clock.now();
+      const ev = await exclusive((tr) => tr.evaluate('test'));
+      emit({
+        type: 'evaluation',
+        step: s.stepIndex,
+        loss: ev.loss,
+        accuracy: ev.accuracy,
+        split: 'test',
+        atMs: clock.now(),
+      });
+    }
     if (s.incomingParams.length > 0) await dkt.mergeIncoming();
     if (s.closing) break;
     if (t.skipIterations) {

@@ -210,4 +210,10 @@ export interface PeerOptions {
   readonly statusEveryMs?: number;
   /** Steps between checkpoints (100 by default; 0 turns checkpoints off). */
   readonly checkpointEvery?: number;
+  /**
+   * Benchmarks: every so many ms, evaluate on the test split between steps and emit an
+   * 'evaluation' event with split 'test' (the same held-out images on every peer, where each
+   * peer's validation split follows its own, possibly non-iid, shard). Off when undefined.
+   */
+  readonly testEveryMs?: number;
 }

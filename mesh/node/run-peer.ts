@@ -7,7 +7,7 @@
  *
  *   tsx mesh/node/run-peer.ts --server http://127.0.0.1:8080 --room lab --name p1 \
  *     [--config '{"strategy":"bsp"}'] [--slowdown 4] [--uplink-mbps 2] [--max-steps 300] \
- *     [--state-dir DIR] [--events step,status,phase,...]
+ *     [--state-dir DIR] [--events step,status,phase,...] [--test-every-s 5 --test-samples 2000]
  */
 
 import { randomUUID } from 'node:crypto';
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'resume-id': { type: 'string' },
     events: { type: 'string' },
     'test-samples': { type: 'string' },
+    /** Benchmarks: evaluate on the test split every so many seconds (PeerOptions.testEveryMs). */
+    'test-every-s': { type: 'string' },
   },
 });
 
@@ -65,6 +67,7 @@ const uplinkMbps = num('uplink-mbps', values['uplink-mbps'], 0.001);
 const latencyMs = num('latency-ms', values['latency-ms'], 0);
 const maxSteps = num('max-steps', values['max-steps'], 1);
 const testSamples = num('test-samples', values['test-samples'], 1) ?? 1000;
+const testEveryS = num('test-every-s', values['test-every-s'], 0.1);
 const wanted = new Set(
   (values.events ?? 'phase,joined,status,merge,peer-left,refused,rebalance').split(','),
 );
@@ -112,6 +115,7 @@ const peer = createPeer({
   },
   ...(maxSteps === undefined ? {} : { maxSteps }),
   statusEveryMs: 1000,
+  ...(testEveryS === undefined ? {} : { testEveryMs: testEveryS * 1000 }),
   checkpointEvery: values['state-dir'] === undefined ? 0 : 50,
 });
 

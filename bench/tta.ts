@@ -1,0 +1,240 @@
+/**
+ * The time-to-accuracy benchmark (DESIGN.md 3.6): DLion against the synchronous, Ako, Gaia and
+ * Hop baselines, and DLion's ablations, on one scenario, in one run. Per strategy: time to the
+ * target accuracy, accuracy at the time budget, bytes sent, and speed-ups over bsp and over the
+ * best of ako/gaia/hop.
+ *
+ *   npm run bench -- --scenario both                       # sim mode, the five strategies
+ *   npm run bench -- --scenario both --strategies all      # plus the three ablations
+ *   npm run bench -- --scenario my-lab.json --mode live    # Node peers over real WebRTC
+ *   npm run bench -- --scenario quick --mode live --browsers
+ *   npm run bench -- --quick                               # the CI smoke run (a few minutes)
+ *
+ * Modes: `sim` runs the real peer runtime and real tfjs training on a virtual clock (compute
+ * charged from a cost table measured first, network from bytes over the caps), so that 8 to 32
+ * peers compare fairly on a 2-core machine; `live` runs real peers in real time.
+ */
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { STRATEGIES, type StrategyName } from '../core';
+import { runLive } from './tta/live';
+import { summarize } from './tta/metrics';
+import { accuracyPlot, bytesPlot } from './tta/plots';
+import { renderReport } from './tta/report';
+import { loadScenario, ScenarioError } from './tta/scenario';
+import { runSim } from './tta/sim';
+import { type ComputeCosts, calibrate } from './tta/sim-trainer';
+import type { BenchOutput, Scenario, StrategyRun } from './tta/types';
+
+const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST|all] [--mode sim|live]
+                        [--browsers] [--out FILE] [--report FILE.md] [--quick]
+                        [--budget S] [--target ACC] [--calibration FILE] [--seed N] [--log-dir DIR]
+
+  --scenario     built-in name (homogeneous, compute, bandwidth, both, dynamic, each with a
+                 -noniid twin; quick) or a scenario JSON file (default: both)
+  --strategies   comma-separated (default dlion,bsp,ako,gaia,hop); 'all' adds the ablations
+                 dlion-no-wdb, dlion-no-prio and dlion-no-dkt
+  --mode         sim (default): virtual clock, measured compute costs; live: real time
+  --browsers     live mode with Chromium tabs instead of Node peer processes
+  --out          the JSON result (default bench/results/tta-SCENARIO-MODE.json)
+  --report       also write a markdown report there, with SVG plots beside it
+  --quick        the CI smoke run: scenario quick, strategies dlion,bsp, sim mode
+  --budget       override the scenario's time budget, s
+  --target       override the scenario's target accuracy
+  --calibration  sim mode: read the compute costs from FILE if it exists, else measure
+                 and write them there (the same costs for several runs)
+  --seed         seeds the peers' randomness (default 1)
+  --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const { values: args } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        scenario: { type: 'string' },
+        strategies: { type: 'string' },
+        mode: { type: 'string', default: 'sim' },
+        browsers: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        report: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        budget: { type: 'string' },
+        target: { type: 'string' },
+        calibration: { type: 'string' },
+        seed: { type: 'string', default: '1' },
+        'log-dir': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+})();
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+function parseStrategies(list: string): StrategyName[] {
+  if (list === 'all') return [...STRATEGIES];
+  const names = list.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(STRATEGIES as readonly string[]).includes(n)) {
+      throw new UsageError(`unknown strategy '${n}' (known: ${STRATEGIES.join(', ')})`);
+    }
+  }
+  if (new Set(names).size !== names.length) throw new UsageError('a strategy is listed twice');
+  return names as StrategyName[];
+}
+
+function numberArg(name: string, v: string | undefined, ok: (x: number) => boolean) {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!(Number.isFinite(x) && ok(x))) throw new UsageError(`--${name}: bad value '${v}'`);
+  return x;
+}
+
+async function costsFor(scenario: Scenario, file: string | undefined): Promise<ComputeCosts> {
+  if (file !== undefined) {
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as ComputeCosts;
+      if (saved.model === scenario.model && Array.isArray(saved.stepMs)) {
+        say(`calibration: read from ${file} (${saved.measuredOn})`);
+        return saved;
+      }
+      say(`calibration: ${file} is for ${saved.model}, measuring ${scenario.model}`);
+    } catch {
+      // Not there yet (or unreadable): measure and write it.
+    }
+  }
+  const maxBatch = Number(scenario.config.globalBatch ?? 128);
+  const costs = await calibrate(scenario.model, scenario.dataset, maxBatch, say);
+  if (file !== undefined) writeFileSync(file, `${JSON.stringify(costs, null, 2)}\n`);
+  return costs;
+}
+
+async function main(): Promise<number> {
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const mode = args.mode;
+  if (mode !== 'sim' && mode !== 'live') throw new UsageError(`--mode must be sim or live`);
+  if (args.browsers && mode !== 'live') throw new UsageError('--browsers needs --mode live');
+  const loaded = await loadScenario(args.scenario ?? (args.quick ? 'quick' : 'both'));
+  const budgetS = numberArg('budget', args.budget, (x) => x > 0);
+  const target = numberArg('target', args.target, (x) => x > 0 && x < 1);
+  const seed = numberArg('seed', args.seed, (x) => Number.isInteger(x) && x >= 0) ?? 1;
+  const scenario: Scenario = {
+    ...loaded,
+    ...(budgetS === undefined ? {} : { budgetS }),
+    ...(target === undefined ? {} : { targetAccuracy: target }),
+  };
+  const strategies = parseStrategies(
+    args.strategies ?? (args.quick ? 'dlion,bsp' : 'dlion,bsp,ako,gaia,hop'),
+  );
+  const modeName = mode === 'sim' ? 'sim' : args.browsers ? 'live-browsers' : 'live';
+  const out = args.out ?? join('bench', 'results', `tta-${scenario.name}-${modeName}.json`);
+  const logDir =
+    args['log-dir'] ?? join(tmpdir(), `dlion-tta-${scenario.name}-${Date.now().toString(36)}`);
+  mkdirSync(logDir, { recursive: true });
+  say(
+    `bench: scenario ${scenario.name} (${scenario.peers.length} peers, ${scenario.model} on ${scenario.dataset}, ${scenario.sharding.kind}), ${modeName} mode, target ${scenario.targetAccuracy}, budget ${scenario.budgetS} s; strategies ${strategies.join(', ')}; logs in ${logDir}`,
+  );
+
+  // Ctrl-C or SIGTERM: a live run stops its peers and browser before the process goes.
+  const abort = new AbortController();
+  const stop = (sig: string) => {
+    say(`bench: ${sig}, stopping`);
+    abort.abort();
+    if (mode === 'sim') process.exit(130);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+
+  const costs = mode === 'sim' ? await costsFor(scenario, args.calibration) : undefined;
+  const startedAt = new Date().toISOString();
+  const runs: StrategyRun[] = [];
+  for (const strategy of strategies) {
+    const run =
+      costs !== undefined
+        ? await runSim(scenario, strategy, { costs, seed, logDir, progress: say })
+        : await runLive(scenario, strategy, {
+            browsers: args.browsers,
+            logDir,
+            progress: say,
+            signal: abort.signal,
+          });
+    runs.push(run);
+    const last = run.curve[run.curve.length - 1];
+    say(
+      `bench: ${strategy} done in ${run.wallS.toFixed(0)} s: accuracy ${last?.accuracy.toFixed(3) ?? '-'} at ${last?.t.toFixed(0) ?? '-'} s, ${(run.bytesSent / 1e6).toFixed(1)} MB sent`,
+    );
+  }
+  const results = summarize(runs, scenario.targetAccuracy, scenario.budgetS);
+  const output: BenchOutput = {
+    scenario: scenario.name,
+    mode: modeName,
+    targetAccuracy: scenario.targetAccuracy,
+    budgetS: scenario.budgetS,
+    results,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+    startedAt,
+    scenarioSpec: scenario,
+    ...(costs === undefined ? {} : { calibration: costs }),
+    runs,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
+  say(`bench: wrote ${out}`);
+  if (args.report !== undefined) {
+    const stem = args.report.replace(/\.md$/, '');
+    const xLabel = mode === 'sim' ? 'virtual time, s' : 'time, s';
+    const plots = { accuracy: `${stem}-accuracy.svg`, bytes: `${stem}-bytes.svg` };
+    const title = `${scenario.name} (${modeName})`;
+    mkdirSync(dirname(args.report), { recursive: true });
+    writeFileSync(
+      plots.accuracy,
+      accuracyPlot(runs, {
+        title: `Mean test accuracy: ${title}`,
+        targetAccuracy: scenario.targetAccuracy,
+        budgetS: scenario.budgetS,
+        xLabel,
+      }),
+    );
+    writeFileSync(plots.bytes, bytesPlot(runs, { title: `Bytes sent per link: ${title}` }));
+    const relative = { accuracy: basename(plots.accuracy), bytes: basename(plots.bytes) };
+    writeFileSync(args.report, renderReport(output, relative));
+    say(`bench: wrote ${args.report}, ${plots.accuracy}, ${plots.bytes}`);
+  }
+  for (const r of results) {
+    const ttt = r.timeToTargetS === null ? 'not reached' : `${r.timeToTargetS.toFixed(1)} s`;
+    const ratio = (x: { value: number; atLeast: boolean } | null) =>
+      x === null ? '-' : `${x.atLeast ? '>=' : ''}${x.value.toFixed(2)}x`;
+    process.stdout.write(
+      `${r.strategy.padEnd(14)} time to ${scenario.targetAccuracy}: ${ttt.padEnd(12)} accuracy at ${scenario.budgetS} s: ${r.accuracyAtBudget.toFixed(3)}  ${(r.bytesSent / 1e6).toFixed(1).padStart(8)} MB  vs bsp ${ratio(r.speedupOverBsp)}  vs best baseline ${ratio(r.speedupOverBestBaseline)}\n`,
+    );
+  }
+  return 0;
+}
+
+try {
+  process.exitCode = await main();
+  // tfjs and the live mode's leftovers must not keep a finished benchmark alive.
+  process.exit();
+} catch (e) {
+  if (e instanceof UsageError || e instanceof ScenarioError) {
+    process.stderr.write(`bench: ${e.message}\n`);
+    if (e instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`bench: failed: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  }
+  process.exit();
+}

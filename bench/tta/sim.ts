@@ -1,0 +1,249 @@
+/**
+ * The sim mode: the real peer runtime (createPeer, with every strategy's gate, exchange,
+ * WDB, bandwidth estimation, shaper and DKT exactly as in a tab or a kiosk) and the real
+ * tfjs training, run on a virtual clock. Links are in-memory; the emulation shaper paces them
+ * at the scenario's caps in virtual time, and compute is charged from the measured cost table
+ * (sim-trainer.ts). What the sim leaves out, and so does not charge: the CPU time of the
+ * runtime's own bookkeeping (top-k selection, encoding), and signaling beyond a fixed 2 ms.
+ */
+
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PeerId, StrategyName } from '../../core';
+import { createPeer, type MeshLogger, type MeshPeer } from '../../mesh';
+import { createMemoryNetwork } from '../../mesh/memory-link';
+import { nodeTrainerFactory } from '../../mesh/node';
+import { roomConfigFor } from './scenario';
+import { createSimSignaling } from './sim-signaling';
+import { type ComputeCosts, simTrainerFactory } from './sim-trainer';
+import type { CurvePoint, LinkBytes, PeerDetail, Scenario, StrategyRun } from './types';
+import { createVirtualClock } from './virtual-clock';
+
+export interface SimOptions {
+  readonly costs: ComputeCosts;
+  /** Seeds each peer's randomness (ids of DKT tie-breaks, jitter). */
+  readonly seed: number;
+  /** Runtime log lines (info and up) go to LOGDIR/STRATEGY.log, stamped with virtual ms. */
+  readonly logDir: string | undefined;
+  readonly progress: (line: string) => void;
+}
+
+export class SimError extends Error {
+  override name = 'SimError';
+}
+
+/** mulberry32: a small seeded generator, one per peer. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Virtual seconds a run may spend joining before the first accuracy sample is due. */
+const JOIN_GRACE_MS = 60_000;
+
+/**
+ * Runs one strategy of a scenario for its budget of virtual seconds.
+ *
+ * @example const run = await runSim(await loadScenario('both'), 'dlion', { costs, seed: 1, ... });
+ */
+export async function runSim(
+  scenario: Scenario,
+  strategy: StrategyName,
+  o: SimOptions,
+): Promise<StrategyRun> {
+  const wallStart = performance.now();
+  const clock = createVirtualClock();
+  const hub = createSimSignaling(clock);
+  const network = createMemoryNetwork({ clock });
+  const room = `sim-${scenario.name}-${strategy}`;
+  const { factory, trainers } = simTrainerFactory(clock, o.costs, room, scenario.testSamples);
+  const config = roomConfigFor(scenario, strategy);
+  const logFile = o.logDir === undefined ? undefined : join(o.logDir, `${strategy}.log`);
+  const logFor =
+    (name: string): MeshLogger =>
+    (level, message, fields) => {
+      if (logFile === undefined || level === 'debug') return;
+      const line = { t: Math.round(clock.now()), peer: name, level, message, ...fields };
+      appendFileSync(logFile, `${JSON.stringify(line)}\n`);
+    };
+
+  const names = new Map<PeerId, string>();
+  const merges = { kept: 0, rolledBack: 0 };
+  const detail = new Map<string, { steps: number; batch: number; computeMs: number }>();
+  const peers: MeshPeer[] = scenario.peers.map((p, i) => {
+    const peer = createPeer({
+      room,
+      name: p.name,
+      kind: 'kiosk',
+      config,
+      emulation: {
+        slowdown: p.slowdown,
+        ...(p.uplinkMbps === undefined ? {} : { uplinkBps: p.uplinkMbps * 1e6 }),
+        ...(p.latencyMs === undefined ? {} : { latencyMs: p.latencyMs }),
+      },
+      signaling: (hello) => hub.connect(hello),
+      rtc: network.connector(),
+      createTrainer: factory,
+      clock,
+      random: seeded(o.seed * 1000 + i + 1),
+      log: logFor(p.name),
+      statusEveryMs: 2000,
+      checkpointEvery: 0,
+    });
+    const d = { steps: 0, batch: 0, computeMs: 0 };
+    detail.set(p.name, d);
+    peer.subscribe((e) => {
+      if (e.type === 'joined') names.set(e.peerId, p.name);
+      else if (e.type === 'merge') {
+        if (e.merge.rolledBack) merges.rolledBack++;
+        else merges.kept++;
+      } else if (e.type === 'step') {
+        d.steps++;
+        d.batch += e.batchSize;
+        d.computeMs += e.computeMs;
+      } else if (e.type === 'phase' && e.phase === 'failed') {
+        o.progress(`[sim ${strategy}] ${p.name} failed: ${e.detail}`);
+      }
+    });
+    return peer;
+  });
+  for (const c of scenario.timeline) {
+    clock.setTimer(c.atS * 1000, () => {
+      peers[c.peer]!.setEmulation({
+        ...(c.slowdown === undefined ? {} : { slowdown: c.slowdown }),
+        ...(c.uplinkMbps === undefined ? {} : { uplinkBps: c.uplinkMbps * 1e6 }),
+      });
+    });
+  }
+
+  // The observer: the test accuracy of every peer's current parameters, on one evaluator
+  // that is not part of the mesh and costs no virtual time.
+  const evaluator = await nodeTrainerFactory({
+    room,
+    name: 'observer',
+    testSamples: scenario.testSamples,
+  })({
+    peerId: 'observer' as PeerId,
+    config: hub.config() ?? (await waitConfig(clock, hub)),
+    slot: 0,
+  });
+  const curve: CurvePoint[] = [];
+  const observe = async (tMs: number): Promise<boolean> => {
+    const live = trainers.filter((h) => names.has(h.request.peerId));
+    if (live.length < peers.length) return false;
+    let sum = 0;
+    let min = 1;
+    let steps = 0;
+    for (const h of live) {
+      const r = await evaluator.setParams(await h.inner.getParams());
+      if (r instanceof Error) throw new SimError(`observer: ${r.message}`);
+      const ev = await evaluator.evaluate('test');
+      sum += ev.accuracy;
+      min = Math.min(min, ev.accuracy);
+      steps += await h.inner.steps();
+    }
+    curve.push({
+      t: tMs / 1000,
+      accuracy: sum / live.length,
+      minAccuracy: min,
+      step: steps / live.length,
+    });
+    return true;
+  };
+
+  try {
+    const everyMs = scenario.evalEveryS * 1000;
+    const budgetMs = scenario.budgetS * 1000;
+    // Wait (in virtual time) until every peer has its trainer, then take the t = 0 sample.
+    let joinedAt = 0;
+    while (!(await observe(0))) {
+      if (clock.now() > JOIN_GRACE_MS) {
+        throw new SimError(
+          `only ${trainers.length} of ${peers.length} peers started within ${JOIN_GRACE_MS / 1000} virtual s`,
+        );
+      }
+      await clock.runUntil(clock.now() + 10);
+      joinedAt = clock.now();
+    }
+    curve.length = 0;
+    await observe(0);
+    let lastPrint = performance.now();
+    for (let t = everyMs; t <= budgetMs + 1e-6; t += everyMs) {
+      await clock.runUntil(joinedAt + t);
+      await observe(t);
+      if (performance.now() - lastPrint > 10_000 || t + everyMs > budgetMs + 1e-6) {
+        lastPrint = performance.now();
+        const last = curve[curve.length - 1]!;
+        const steps = [...detail].map(([n, d]) => `${n}=${d.steps}`).join(' ');
+        o.progress(
+          `[sim ${strategy}] t=${(t / 1000).toFixed(0)}/${scenario.budgetS} s acc=${last.accuracy.toFixed(3)} steps ${steps} (${((performance.now() - wallStart) / 1000).toFixed(0)} s real)`,
+        );
+      }
+    }
+    const links: LinkBytes[] = [];
+    for (const p of peers) {
+      const st = p.status();
+      if (st === undefined) continue;
+      const from = names.get(st.id) ?? st.id;
+      for (const l of st.links) {
+        links.push({
+          from,
+          to: names.get(l.to) ?? l.to,
+          bytesSent: l.bytesSent,
+          sentFraction: l.sentFraction,
+          estimatedMbps: (l.bandwidthBps * 8) / 1e6,
+        });
+      }
+    }
+    const elapsedMs = clock.now() - joinedAt;
+    const peerDetail: PeerDetail[] = scenario.peers.map((p) => {
+      const d = detail.get(p.name)!;
+      return {
+        name: p.name,
+        steps: d.steps,
+        meanBatch: d.steps === 0 ? 0 : d.batch / d.steps,
+        computeShare: elapsedMs > 0 ? d.computeMs / elapsedMs : 0,
+      };
+    });
+    return {
+      strategy,
+      curve,
+      bytesSent: links.reduce((a, l) => a + l.bytesSent, 0),
+      links,
+      steps: Object.fromEntries(peerDetail.map((d) => [d.name, d.steps])),
+      merges,
+      wallS: (performance.now() - wallStart) / 1000,
+      peers: peerDetail,
+    };
+  } finally {
+    // Leave cleanly (bye on the links, sig/leave), on the virtual clock like everything else.
+    const closing = Promise.all(peers.map((p) => p.close()));
+    let done = false;
+    void closing.then(() => {
+      done = true;
+    });
+    const deadline = clock.now() + 30_000;
+    while (!done && clock.now() < deadline) await clock.runUntil(clock.now() + 100);
+    await evaluator.dispose();
+    for (const h of trainers) await h.dispose().catch(() => undefined);
+  }
+}
+
+/** Runs the clock until the first peer has created the room (its config is the evaluator's). */
+async function waitConfig(
+  clock: ReturnType<typeof createVirtualClock>,
+  hub: ReturnType<typeof createSimSignaling>,
+) {
+  for (let i = 0; i < 1000; i++) {
+    const c = hub.config();
+    if (c !== undefined) return c;
+    await clock.runUntil(clock.now() + 1);
+  }
+  throw new SimError('no peer created the room');
+}
