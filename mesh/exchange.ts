@@ -30,6 +30,15 @@ import {
   type ValueType,
 } from '../core';
 
+/**
+ * Ako's largest partition count. Partitions are balanced flat ranges (core partitionLayers cuts
+ * inside layers), so p is not limited by the layer count: capped by the layer count, p could
+ * not honour Ako's bandwidth bound on a model whose first layer is most of it (the MLP), and
+ * every send to a slow link would be a quarter of the dense gradient. 256 partitions shrink
+ * the MLP's 400 kB to about 1.6 kB per send; each entry is then refreshed every 256 steps.
+ */
+export const AKO_MAX_PARTITIONS = 256;
+
 /** One outgoing link as the exchange sees it. */
 export interface ExchangeLink {
   readonly id: PeerId;
@@ -189,7 +198,7 @@ export function buildUpdates(
         denseBytes: denseUpdateBytes(state.paramCount, state.valueType),
         bandwidthBytesPerSec: Number.isFinite(slowest) ? slowest * Math.max(1, links.length) : 0,
         stepTimeMs: extra.stepMs,
-        maxP: Math.max(1, state.layerSizes.length),
+        maxP: Math.max(1, Math.min(state.paramCount, AKO_MAX_PARTITIONS)),
       });
       akoSetPartitionCount(ako, p);
       const sent = akoStep(ako, gradient, w, extra.step);

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { asPeerId, BASELINE_STALENESS, type PeerId, strategyTraits } from '../core';
-import { countedPeers, type GateRemote, gateOpen, gateStaleness } from './gate-policy';
+import { backlogOpen, countedPeers, type GateRemote, gateOpen, gateStaleness } from './gate-policy';
 
 const a = asPeerId('a');
 const b = asPeerId('b');
@@ -60,5 +60,18 @@ describe('gateOpen', () => {
     expect(gateOpen({ ...input, backupPeers: 1 })).toBe(true);
     // b is capped at |live| - 1: with b alone counted, Hop still waits for it.
     expect(gateOpen({ ...input, counted: [b], backupPeers: 1 })).toBe(false);
+  });
+});
+
+describe('backlogOpen', () => {
+  it('opens while no link holds more than the bound', () => {
+    expect(backlogOpen([], 1, 0)).toBe(true);
+    expect(backlogOpen([0, 1, 1], 1, 0)).toBe(true);
+    expect(backlogOpen([0, 2, 1], 1, 0)).toBe(false);
+  });
+
+  it("lets Hop's backup peers' links lag, but no more of them", () => {
+    expect(backlogOpen([5, 0, 0], 1, 1)).toBe(true);
+    expect(backlogOpen([5, 3, 0], 1, 1)).toBe(false);
   });
 });

@@ -66,3 +66,23 @@ export function gateOpen(input: GateInput): boolean {
   }
   return gate(input.step, input.staleness, input.counted, input.lastSteps).open;
 }
+
+/**
+ * The send-backlog bound of the strategies whose exchange queues every update (bsp, Ako,
+ * Gaia, Hop, dlion-no-prio; DLion's prioritized exchange skips a busy link instead): a peer
+ * may not start a step while more than `bound` of its messages wait in the queue of more
+ * than `backupPeers` links. Without it a peer with a slow uplink runs ahead of what it has
+ * delivered: its queue, its memory and the staleness of its updates grow without limit,
+ * which is not the bounded staleness these systems promise (Hop bounds the gap between
+ * neighbours in both directions with its token queues).
+ * @example backlogOpen([0, 3, 1], 2, 0) // false: one link holds 3 > 2 messages
+ */
+export function backlogOpen(
+  queued: readonly number[],
+  bound: number,
+  backupPeers: number,
+): boolean {
+  let lagging = 0;
+  for (const q of queued) if (q > bound) lagging++;
+  return lagging <= backupPeers;
+}

@@ -68,11 +68,15 @@ export interface LinkSessionOptions {
    * process is alive, however slowly it trains. Liveness must not depend on a busy queue.
    */
   readonly onActivity?: () => void;
+  /** A whole message has left our queue (the send backlog shrank). */
+  readonly onDequeued?: () => void;
 }
 
 interface QueuedFrame {
   readonly bytes: Uint8Array;
   readonly releaseAtMs: number;
+  /** The last frame of its message: the message has left our queue once this one has. */
+  readonly endsMessage: boolean;
 }
 
 export interface LinkSession {
@@ -94,6 +98,8 @@ export interface LinkSession {
   sendControlNow(message: ControlMessage): void;
   /** True when the previous message has left our queue and the channel's buffer is low. */
   drained(): boolean;
+  /** Messages (updates, parameters) whose frames have not all left our queue yet. */
+  queuedMessages(): number;
   /** Wire bytes handed to the channel so far. */
   bytesSent(): number;
   /** Smoothed RTT from pings, ms; undefined before the first pong. */
@@ -110,6 +116,7 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
   const reassembler: Reassembler = createReassembler({ maxMessageBytes: MAX_MESSAGE_BYTES });
   const pacer: Pacer = createPacer();
   const queue: QueuedFrame[] = [];
+  let queuedMessages = 0;
   let open = false;
   let closed = false;
   let nextMsgId = 1;
@@ -124,6 +131,7 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     closed = true;
     open = false;
     queue.length = 0;
+    queuedMessages = 0;
     cancelPump?.();
     cancelPing?.();
     if (notify) o.onClose(reason);
@@ -146,15 +154,21 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       queue.shift();
       if (!rtc.send(head.bytes)) return; // closing: onClose follows
       sent += head.bytes.length;
+      if (head.endsMessage) {
+        queuedMessages--;
+        o.onDequeued?.();
+      }
     }
   };
 
   const enqueue = (frames: readonly Uint8Array[]) => {
     const now = clock.now();
     const { capBps, latencyMs } = o.shaping();
-    for (const bytes of frames) {
-      queue.push({ bytes, releaseAtMs: releaseTime(pacer, bytes.length, now, capBps, latencyMs) });
-    }
+    frames.forEach((bytes, i) => {
+      const releaseAtMs = releaseTime(pacer, bytes.length, now, capBps, latencyMs);
+      queue.push({ bytes, releaseAtMs, endsMessage: i === frames.length - 1 });
+    });
+    if (frames.length > 0) queuedMessages++;
     if (cancelPump === undefined) pump();
   };
 
@@ -287,6 +301,7 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       if (open && !closed) sendControlDirect(message);
     },
     drained: () => queue.length === 0 && rtc.bufferedAmount() <= HIGH_WATER_BYTES / 4,
+    queuedMessages: () => queuedMessages,
     bytesSent: () => sent,
     rttMs: () => srtt,
     close(reason) {

@@ -59,6 +59,8 @@ export function createPeerLinks(
       onMessage: (m) => onLinkMessage(id, m),
       onRefused: (kind, message) => refuse(kind, message, id),
       onClose: (reason) => dropRemote(id, reason),
+      // The gate of the queueing strategies waits on the send backlog (gate-policy.ts).
+      onDequeued: notify,
       onActivity: () => {
         if (s.remotes.get(id)?.ready) heard(s.membership, id, clock.now());
       },

@@ -15,7 +15,7 @@ import {
 } from '../core';
 import { rebalance } from './batching';
 import { buildUpdates } from './exchange';
-import { countedPeers, gateOpen, gateStaleness } from './gate-policy';
+import { backlogOpen, countedPeers, gateOpen, gateStaleness } from './gate-policy';
 import type { KnowledgeTransfer } from './knowledge-transfer';
 import type { PeerContext } from './peer-context';
 
@@ -107,6 +107,15 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
 
   const testEveryMs = o.testEveryMs;
   let lastTestAt = Number.NEGATIVE_INFINITY;
+  /** See backlogOpen: every strategy but DLion's prioritized exchange queues each update. */
+  const sendBacklogOpen = (): boolean => {
+    if (s.exchange === undefined || s.exchange.exchange === 'prioritized') return true;
+    const queued = [...s.remotes.values()]
+      .filter((r) => r.ready && r.session.isOpen() && s.membership.members.has(r.id))
+      .map((r) => r.session.queuedMessages());
+    return backlogOpen(queued, Math.max(1, staleness()), t.backupPeers);
+  };
+
   let iterationStart = clock.now();
   while (!s.closing) {
     // tfjs on the cpu backend resolves its promises as microtasks: without a real yield the
@@ -145,7 +154,7 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
       lastSteps: lastSteps(s.membership),
       backupPeers: t.backupPeers,
     });
-    if (!open) {
+    if (!open || !sendBacklogOpen()) {
       await ctx.waitChange(250);
       continue;
     }
