@@ -78,11 +78,12 @@ describe('accuracyPlot', () => {
   });
 
   it('maps time and accuracy onto the axes', () => {
-    // y from 0.1 (lowest sample) to 1 over pixels 350..40; x from 0 to 300 s over 60..570.
+    // y from 0.65 (0.25 under the target) floored to 0.6, to 1 over pixels 350..40; x from 0
+    // to 300 s over 60..570. The first sample (0.1) is below the axis and drawn on it.
     const dlion = /<polyline data-strategy="dlion" points="([^"]*)"/.exec(svg)?.[1];
     expect(dlion?.split(' ')[0]).toBe('60,350');
     expect(dlion?.split(' ').at(-1)).toBe(
-      `570,${Math.round((350 - (0.85 / 0.9) * 310) * 10) / 10}`,
+      `570,${Math.round((350 - ((0.95 - 0.6) / 0.4) * 310) * 10) / 10}`,
     );
   });
 
@@ -99,7 +100,7 @@ describe('accuracyPlot', () => {
 
   it('labels the axes with ticks', () => {
     expect(svg).toContain('>virtual time (s)</text>');
-    for (const label of ['0', '100', '200', '300', '0.2', '1.0'])
+    for (const label of ['0', '100', '200', '300', '0.7', '1.0'])
       expect(svg).toContain(`>${label}</text>`);
   });
 

@@ -79,7 +79,8 @@ export interface AccuracyPlotOptions {
 
 /**
  * A line chart of mean test accuracy over time, 0..budgetS on x and from the lowest accuracy
- * seen (floored to a tenth) to 1 on y, one polyline per run, a legend and the target dashed.
+ * seen (floored to a tenth, and no lower than 0.25 under the target; lower values are drawn on
+ * the axis) to 1 on y, one polyline per run, a legend and the target dashed.
  * Samples past the budget or not finite are left out.
  *
  * @example
@@ -102,6 +103,9 @@ export function accuracyPlot(runs: readonly StrategyRun[], opts: AccuracyPlotOpt
   );
   let lowest = hasTarget ? Math.min(1, opts.targetAccuracy) : 1;
   for (const points of curves) for (const p of points) lowest = Math.min(lowest, p.accuracy);
+  // The race is near the target: the first seconds from 10% up would squash it into a few
+  // pixels. Values below the axis are drawn on it.
+  if (hasTarget) lowest = Math.max(lowest, opts.targetAccuracy - 0.25);
   // At least a tenth of range, so a flat curve at 1.0 still has a y axis.
   const yMin = Math.min(0.9, Math.max(0, Math.floor(lowest * 10 + 1e-9) / 10));
   const yMax = 1;
