@@ -32,6 +32,7 @@ import type { BenchOutput, Scenario, StrategyRun } from './tta/types';
 const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST|all] [--mode sim|live]
                         [--browsers] [--out FILE] [--report FILE.md] [--quick]
                         [--budget S] [--target ACC] [--calibration FILE] [--seed N] [--log-dir DIR]
+       npm run bench -- --from RESULT.json --report FILE.md
 
   --scenario     built-in name (homogeneous, compute, bandwidth, both, dynamic, each with a
                  -noniid twin; quick) or a scenario JSON file (default: both)
@@ -47,7 +48,8 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
   --calibration  sim mode: read the compute costs from FILE if it exists, else measure
                  and write them there (the same costs for several runs)
   --seed         seeds the peers' randomness (default 1)
-  --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)`;
+  --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)
+  --from         run nothing: write the report and plots of a result file made earlier`;
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -69,6 +71,7 @@ const { values: args } = (() => {
         calibration: { type: 'string' },
         seed: { type: 'string', default: '1' },
         'log-dir': { type: 'string' },
+        from: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -118,9 +121,51 @@ async function costsFor(scenario: Scenario, file: string | undefined): Promise<C
   return costs;
 }
 
+/** The markdown report of `output` at `file`, with its two SVG plots beside it. */
+function writeReport(output: BenchOutput, file: string): void {
+  const stem = file.replace(/\.md$/, '');
+  const xLabel = output.mode === 'sim' ? 'virtual time, s' : 'time, s';
+  const plots = { accuracy: `${stem}-accuracy.svg`, bytes: `${stem}-bytes.svg` };
+  const title = `${output.scenario} (${output.mode})`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    plots.accuracy,
+    accuracyPlot(output.runs, {
+      title: `Mean test accuracy: ${title}`,
+      targetAccuracy: output.targetAccuracy,
+      budgetS: output.budgetS,
+      xLabel,
+    }),
+  );
+  writeFileSync(
+    plots.bytes,
+    bytesPlot(output.runs, {
+      title: `Bytes sent per link: ${title}`,
+      peers: output.scenarioSpec.peers,
+    }),
+  );
+  const relative = { accuracy: basename(plots.accuracy), bytes: basename(plots.bytes) };
+  writeFileSync(file, renderReport(output, relative));
+  say(`bench: wrote ${file}, ${plots.accuracy}, ${plots.bytes}`);
+}
+
 async function main(): Promise<number> {
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.from !== undefined) {
+    if (args.report === undefined) throw new UsageError('--from needs --report FILE.md');
+    let saved: BenchOutput;
+    try {
+      saved = JSON.parse(readFileSync(args.from, 'utf8')) as BenchOutput;
+    } catch (e) {
+      throw new UsageError(`--from: cannot read ${args.from}: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(saved.runs) || saved.scenarioSpec === undefined) {
+      throw new UsageError(`--from: ${args.from} is not a result of npm run bench`);
+    }
+    writeReport(saved, args.report);
     return 0;
   }
   const mode = args.mode;
@@ -192,26 +237,7 @@ async function main(): Promise<number> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
   say(`bench: wrote ${out}`);
-  if (args.report !== undefined) {
-    const stem = args.report.replace(/\.md$/, '');
-    const xLabel = mode === 'sim' ? 'virtual time, s' : 'time, s';
-    const plots = { accuracy: `${stem}-accuracy.svg`, bytes: `${stem}-bytes.svg` };
-    const title = `${scenario.name} (${modeName})`;
-    mkdirSync(dirname(args.report), { recursive: true });
-    writeFileSync(
-      plots.accuracy,
-      accuracyPlot(runs, {
-        title: `Mean test accuracy: ${title}`,
-        targetAccuracy: scenario.targetAccuracy,
-        budgetS: scenario.budgetS,
-        xLabel,
-      }),
-    );
-    writeFileSync(plots.bytes, bytesPlot(runs, { title: `Bytes sent per link: ${title}` }));
-    const relative = { accuracy: basename(plots.accuracy), bytes: basename(plots.bytes) };
-    writeFileSync(args.report, renderReport(output, relative));
-    say(`bench: wrote ${args.report}, ${plots.accuracy}, ${plots.bytes}`);
-  }
+  if (args.report !== undefined) writeReport(output, args.report);
   for (const r of results) {
     const ttt = r.timeToTargetS === null ? 'not reached' : `${r.timeToTargetS.toFixed(1)} s`;
     const ratio = (x: { value: number; atLeast: boolean } | null) =>
