@@ -49,7 +49,8 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
                  and write them there (the same costs for several runs)
   --seed         seeds the peers' randomness (default 1)
   --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)
-  --from         run nothing: write the report and plots of a result file made earlier`;
+  --from         run nothing: write the report and plots of a result file made earlier
+                 (with --target or --budget, its metrics read again from the saved curves)`;
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -165,7 +166,19 @@ async function main(): Promise<number> {
     if (!Array.isArray(saved.runs) || saved.scenarioSpec === undefined) {
       throw new UsageError(`--from: ${args.from} is not a result of npm run bench`);
     }
-    writeReport(saved, args.report);
+    // The metrics come from the saved curves: a new --target or --budget reads them again.
+    const targetAccuracy =
+      numberArg('target', args.target, (x) => x > 0 && x < 1) ?? saved.targetAccuracy;
+    const budget = numberArg('budget', args.budget, (x) => x > 0) ?? saved.budgetS;
+    writeReport(
+      {
+        ...saved,
+        targetAccuracy,
+        budgetS: budget,
+        results: summarize(saved.runs, targetAccuracy, budget),
+      },
+      args.report,
+    );
     return 0;
   }
   const mode = args.mode;
