@@ -59,7 +59,7 @@ export async function calibrate(
   dataset: DatasetName,
   maxBatch: number,
   progress: (line: string) => void,
-  repeats = 7,
+  repeats = 15,
 ): Promise<ComputeCosts> {
   const config = {
     strategy: 'dlion' as StrategyName,
@@ -94,13 +94,19 @@ export async function calibrate(
       return performance.now() - t0;
     };
     const sizes = [4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b <= Math.max(8, maxBatch));
-    const stepMs: [number, number][] = [];
-    for (const b of sizes) {
-      for (let i = 0; i < 3; i++) await time(() => t.step(b));
-      const runs: number[] = [];
-      for (let i = 0; i < repeats; i++) runs.push(await time(() => t.step(b)));
-      stepMs.push([b, median(runs)]);
+    for (const b of sizes) for (let i = 0; i < 3; i++) await time(() => t.step(b));
+    // Round-robin over the sizes, so that a burst of load elsewhere on the machine lands on
+    // every size alike rather than on one of them.
+    const runs = sizes.map(() => [] as number[]);
+    for (let i = 0; i < repeats; i++) {
+      for (const [k, b] of sizes.entries()) runs[k]!.push(await time(() => t.step(b)));
     }
+    // A larger batch does more work: where noise says otherwise, keep the smaller batch's cost.
+    let floor = 0;
+    const stepMs: [number, number][] = sizes.map((b, k) => {
+      floor = Math.max(floor, median(runs[k]!));
+      return [b, floor];
+    });
     const update = new Float32Array(t.info.paramCount).fill(1e-4);
     const applies: number[] = [];
     for (let i = 0; i < repeats + 3; i++) applies.push(await time(() => t.apply(update)));
