@@ -11,7 +11,17 @@ const FONT = 'font-family="system-ui, sans-serif"';
 
 // Okabe-Ito: tells strategies apart for colour-blind readers too (yellow left out: too pale
 // on white). Colours go by run order, so both plots of one report colour a strategy alike.
-const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
+const PALETTE = [
+  '#0072B2',
+  '#D55E00',
+  '#009E73',
+  '#CC79A7',
+  '#E69F00',
+  '#56B4E9',
+  '#000000',
+  '#8C564B',
+  '#7F7F7F',
+];
 
 /** The colour of the `index`-th run (the legend and the lines agree on it). */
 export function strategyColour(index: number): string {
@@ -154,7 +164,8 @@ export function accuracyPlot(runs: readonly StrategyRun[], opts: AccuracyPlotOpt
     const coords = points.map((p) => `${px(x(p.t))},${px(y(p.accuracy))}`).join(' ');
     const name = escapeXml(runs[i]?.strategy ?? '');
     parts.push(
-      `<polyline data-strategy="${name}" points="${coords}" fill="none" stroke="${colour}" stroke-width="2" stroke-linejoin="round"/>`,
+      // DLion's ablations dashed: each lies on top of DLion wherever its technique is idle.
+      `<polyline data-strategy="${name}" points="${coords}" fill="none" stroke="${colour}" stroke-width="2" stroke-linejoin="round"${name.startsWith('dlion-') ? ' stroke-dasharray="5 3"' : ''}/>`,
     );
     const only = points.length === 1 ? points[0] : undefined;
     if (only !== undefined)
