@@ -113,7 +113,7 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
     const queued = [...s.remotes.values()]
       .filter((r) => r.ready && r.session.isOpen() && s.membership.members.has(r.id))
       .map((r) => r.session.queuedMessages());
-    return backlogOpen(queued, Math.max(1, staleness()), t.backupPeers);
+    return backlogOpen(queued, 1, t.backupPeers);
   };
 
   let iterationStart = clock.now();
