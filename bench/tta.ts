@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { STRATEGIES, type StrategyName } from '../core';
+import { DEFAULT_ROOM_CONFIG, STRATEGIES, type StrategyName } from '../core';
 import { runLive } from './tta/live';
 import { summarize } from './tta/metrics';
 import { accuracyPlot, bytesPlot } from './tta/plots';
@@ -116,7 +116,7 @@ async function costsFor(scenario: Scenario, file: string | undefined): Promise<C
       // Not there yet (or unreadable): measure and write it.
     }
   }
-  const maxBatch = Number(scenario.config.globalBatch ?? 128);
+  const maxBatch = Number(scenario.config.globalBatch ?? DEFAULT_ROOM_CONFIG.globalBatch);
   const costs = await calibrate(scenario.model, scenario.dataset, maxBatch, say);
   if (file !== undefined) writeFileSync(file, `${JSON.stringify(costs, null, 2)}\n`);
   return costs;

@@ -6,7 +6,7 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomConfig } from '../core';
+import { mulberry32, type RoomConfig } from '../core';
 import { type SignalingServer, startSignalingServer } from '../signaling/server';
 import type { MeshEvent, MeshPeer, PeerPhase } from './events';
 import { createMemoryNetwork, type MemoryNetwork } from './memory-link';
@@ -47,18 +47,6 @@ interface FakeTrainerOptions {
 const FAKE_PARAMS = 1000;
 const FAKE_FINGERPRINT = 1234;
 
-/** mulberry32: a tiny seeded generator, so every run of a fake trainer draws the same noise. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The fixed point every fake trainer descends towards; the same in every peer. */
 const targetOf = (p: number): Float32Array => {
   const t = new Float32Array(p);
@@ -92,7 +80,7 @@ function createFakeTrainer(request: TrainerRequest, o: FakeTrainerOptions = {}):
   const key = o.checkpointKey ?? request.peerId;
   const lr = request.config.learningRate;
   const target = targetOf(p);
-  const random = seeded(1 + request.slot);
+  const random = mulberry32(1 + request.slot);
   let params = new Float32Array(p);
   let slowdown = 1;
   let capacity = 0;
@@ -232,7 +220,7 @@ function spawn(room: string, name: string, o: SpawnOptions): Spawned {
     rtc: o.network.connector(),
     createTrainer,
     clock,
-    random: seeded(name.length * 7919 + name.charCodeAt(0)),
+    random: mulberry32(name.length * 7919 + name.charCodeAt(0)),
     log: (level, message, fields) => {
       if (level === 'warn' || level === 'error') {
         logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);

@@ -6,7 +6,7 @@
  * do not slow each other down and every strategy pays the same price for the same work.
  */
 
-import type { DatasetName, ModelName, StrategyName } from '../../core';
+import { type DatasetName, DEFAULT_ROOM_CONFIG, type ModelName } from '../../core';
 import {
   type MeshEval,
   type MeshTrainer,
@@ -61,26 +61,13 @@ export async function calibrate(
   progress: (line: string) => void,
   repeats = 15,
 ): Promise<ComputeCosts> {
+  // The default room, with batch clamps wide enough for every size measured.
   const config = {
-    strategy: 'dlion' as StrategyName,
+    ...DEFAULT_ROOM_CONFIG,
     model,
     dataset,
-    globalBatch: 128,
     minBatch: 1,
     maxBatch: 4096,
-    learningRate: 0.01,
-    optimizer: 'sgd' as const,
-    momentum: 0.9,
-    seed: 1,
-    sharding: { kind: 'iid' as const },
-    staleness: 2,
-    dktPeriodSec: 10,
-    dktBeta: 0.5,
-    dktEpsilon: 0.05,
-    dktDelta: 0.02,
-    rebalanceEvery: 20,
-    valueType: 'f32' as const,
-    validationFraction: 0.1,
     maxPeers: 2,
   };
   const testSamples = 1000;

@@ -9,7 +9,7 @@
 
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PeerId, StrategyName } from '../../core';
+import { mulberry32, type PeerId, type StrategyName } from '../../core';
 import { createPeer, type MeshLogger, type MeshPeer } from '../../mesh';
 import { createMemoryNetwork } from '../../mesh/memory-link';
 import { nodeTrainerFactory } from '../../mesh/node';
@@ -30,18 +30,6 @@ export interface SimOptions {
 
 export class SimError extends Error {
   override name = 'SimError';
-}
-
-/** mulberry32: a small seeded generator, one per peer. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Virtual seconds a run may spend joining before the first accuracy sample is due. */
@@ -91,7 +79,7 @@ export async function runSim(
       rtc: network.connector(),
       createTrainer: factory,
       clock,
-      random: seeded(o.seed * 1000 + i + 1),
+      random: mulberry32(o.seed * 1000 + i + 1),
       log: logFor(p.name),
       statusEveryMs: 2000,
       checkpointEvery: 0,
