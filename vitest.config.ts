@@ -8,6 +8,8 @@ import { defineConfig } from 'vitest/config';
 const meshProcesses = [
   'mesh/node/mesh.test.ts',
   'mesh/node/attack.test.ts',
+  // Kiosk processes against a real server.
+  'kiosk/kiosk.test.ts',
   // The benchmark's smoke run trains real models for a few minutes.
   'bench/tta/quick.test.ts',
 ];

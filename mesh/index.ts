@@ -7,6 +7,12 @@
 export * from './events';
 export { createPeer, MAX_UPDATE_ABS } from './peer';
 export {
+  effectiveCapBps,
+  type SiteLinkShape,
+  type SiteShaping,
+  siteLinkShape,
+} from './shaper';
+export {
   createSignalingClient,
   type SignalingClient,
   type SignalingClientOptions,

@@ -48,6 +48,8 @@ export interface Remote {
   helloStep: number;
   /** It has sent at least one update: from then on the gate counts it. */
   updated: boolean;
+  /** The site its hello declared (micro-clouds), undefined before the hello or when none. */
+  site: string | undefined;
 }
 
 /** The parameters this peer asked one remote for (knowledge transfer or join sync). */
@@ -146,6 +148,7 @@ export function createPeerState(o: PeerOptions): PeerState {
       uplinkBps: o.emulation?.uplinkBps,
       linkBps: o.emulation?.linkBps,
       latencyMs: o.emulation?.latencyMs,
+      sites: o.emulation?.sites,
     },
   };
 }

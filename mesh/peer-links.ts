@@ -22,7 +22,7 @@ import type { KnowledgeTransfer } from './knowledge-transfer';
 import { createLinkSession, type LinkMessage } from './link-session';
 import type { PeerContext, Remote } from './peer-context';
 import { screenUpdate } from './refusals';
-import { effectiveCapBps } from './shaper';
+import { effectiveCapBps, siteLinkShape } from './shaper';
 
 export interface PeerLinks {
   /** Opens the link to `id` unless there is one (or no trainer yet, or we are closing). */
@@ -51,10 +51,14 @@ export function createPeerLinks(
       onSignal: (data) => {
         ctx.signaling.send({ type: 'sig/signal', to: id, data });
       },
-      shaping: () => ({
-        capBps: effectiveCapBps(s.emulation.uplinkBps, s.emulation.linkBps?.[id]),
-        latencyMs: s.emulation.latencyMs ?? 0,
-      }),
+      shaping: () => {
+        const e = s.emulation;
+        const site = siteLinkShape(e.sites, o.site, s.remotes.get(id)?.site);
+        return {
+          capBps: effectiveCapBps(e.uplinkBps, e.linkBps?.[id], site?.bps),
+          latencyMs: (e.latencyMs ?? 0) + (site?.latencyMs ?? 0),
+        };
+      },
       onOpen: () => sendHello(id),
       onMessage: (m) => onLinkMessage(id, m),
       onRefused: (kind, message) => refuse(kind, message, id),
@@ -74,6 +78,7 @@ export function createPeerLinks(
       batchSize: 0,
       helloStep: 0,
       updated: false,
+      site: undefined,
     });
     const buffered = s.bufferedSignals.get(id);
     s.bufferedSignals.delete(id);
@@ -144,6 +149,7 @@ export function createPeerLinks(
           return;
         }
         r.ready = true;
+        r.site = c.site;
         r.capacity = c.capacity;
         r.batchSize = c.batchSize;
         r.helloStep = c.step;

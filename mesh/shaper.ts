@@ -13,17 +13,56 @@ export interface Pacer {
 
 export const createPacer = (): Pacer => ({ nextFreeMs: 0 });
 
-/** The cap that applies to one link: the lower of the peer's uplink cap and the link's own. */
-export function effectiveCapBps(
-  uplinkBps: number | undefined,
-  linkBps: number | undefined,
-): number | undefined {
-  const valid = (x: number | undefined): x is number =>
-    x !== undefined && Number.isFinite(x) && x > 0;
-  if (valid(uplinkBps) && valid(linkBps)) return Math.min(uplinkBps, linkBps);
-  if (valid(uplinkBps)) return uplinkBps;
-  if (valid(linkBps)) return linkBps;
-  return undefined;
+/**
+ * The cap that applies to one link: the lowest of the valid caps given (the peer's uplink cap,
+ * the link's own, the site pair's); undefined when none is set.
+ */
+export function effectiveCapBps(...caps: readonly (number | undefined)[]): number | undefined {
+  let cap: number | undefined;
+  for (const c of caps) {
+    if (c !== undefined && Number.isFinite(c) && c > 0)
+      cap = cap === undefined ? c : Math.min(cap, c);
+  }
+  return cap;
+}
+
+/** The shape of the links between two sites, or inside one (DESIGN.md 8). */
+export interface SiteLinkShape {
+  /** Cap in bits per second; undefined: no cap from the sites. */
+  readonly bps?: number | undefined;
+  /** Latency added to every frame, ms. */
+  readonly latencyMs?: number | undefined;
+}
+
+/**
+ * Emulated micro-clouds: links inside a site, links between sites, and exceptions for given
+ * site pairs (either order), e.g. `{ intra: { bps: 100e6, latencyMs: 1 }, inter: { bps: 5e6,
+ * latencyMs: 40 } }`.
+ */
+export interface SiteShaping {
+  readonly intra?: SiteLinkShape | undefined;
+  readonly inter?: SiteLinkShape | undefined;
+  readonly pairs?:
+    | readonly (SiteLinkShape & { readonly a: string; readonly b: string })[]
+    | undefined;
+}
+
+/**
+ * The shape of the link from a peer of site `local` to one of site `remote`: a matching pair
+ * first, then intra (same site) or inter (different sites). Undefined when either site is
+ * unknown or no rule applies.
+ */
+export function siteLinkShape(
+  rules: SiteShaping | undefined,
+  local: string | undefined,
+  remote: string | undefined,
+): SiteLinkShape | undefined {
+  if (rules === undefined || local === undefined || remote === undefined) return undefined;
+  const pair = rules.pairs?.find(
+    (p) => (p.a === local && p.b === remote) || (p.a === remote && p.b === local),
+  );
+  if (pair !== undefined) return pair;
+  return local === remote ? rules.intra : rules.inter;
 }
 
 /**

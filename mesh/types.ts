@@ -13,6 +13,7 @@ import type {
   SignalingClientMessageOf,
   SignalingServerMessage,
 } from '../core';
+import type { SiteShaping } from './shaper';
 
 // ---- time ---------------------------------------------------------------------------------
 
@@ -180,6 +181,11 @@ export interface Emulation {
   readonly linkBps?: Readonly<Record<string, number>> | undefined;
   /** Latency added to every outgoing frame, ms. */
   readonly latencyMs?: number | undefined;
+  /**
+   * Caps and latency by site pair (micro-clouds, DESIGN.md 8), applied on top of the others:
+   * the lowest cap wins and the latencies add up. The remote's site comes from its hello.
+   */
+  readonly sites?: SiteShaping | undefined;
 }
 
 export interface PeerOptions {

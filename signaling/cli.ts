@@ -31,6 +31,8 @@ const HELP = (): string[] => [
   '  dlion token ROOM [--ttl SECONDS] [--secret S]',
   `                                             print a join token for ROOM (ttl default ${DEFAULT_TOKEN_TTL_SECONDS} s;`,
   '                                             the secret defaults to DLION_SECRET)',
+  '  dlion kiosk --server URL --room NAME [flags]',
+  '                                             a headless peer for an edge box (dlion kiosk --help)',
   '  dlion --help                               this text',
   '',
   'serve flags (flag, environment variable, meaning; flags win over the environment):',

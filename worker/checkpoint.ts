@@ -305,10 +305,12 @@ const describeCheckpoint = (h: {
  * then that every float is finite. A header that fails to parse is reported as 'checksum'
  * when the blob's last four bytes do not match either, since corruption is then the likelier
  * cause. Never throws; the arrays returned are fresh copies, never views of `bytes`.
+ * `expect` 'any' skips the identity check: is this blob whole and sound, whoever wrote it
+ * (a kiosk checks its state directory before it joins).
  */
 export function decodeCheckpoint(
   bytes: Uint8Array,
-  expect: CheckpointExpectation,
+  expect: CheckpointExpectation | 'any',
 ): Result<Checkpoint, CheckpointError> {
   try {
     return decode(bytes, expect);
@@ -320,7 +322,7 @@ export function decodeCheckpoint(
 
 function decode(
   bytes: Uint8Array,
-  expect: CheckpointExpectation,
+  expect: CheckpointExpectation | 'any',
 ): Result<Checkpoint, CheckpointError> {
   const len = bytes.length;
   for (let i = 0; i < Math.min(4, len); i++) {
@@ -387,12 +389,13 @@ function decode(
   }
 
   const mismatch =
-    h.model !== expect.model ||
-    h.fingerprint !== expect.fingerprint ||
-    h.paramCount !== expect.paramCount ||
-    (expect.room !== undefined && h.room !== expect.room) ||
-    (expect.dataset !== undefined && h.dataset !== expect.dataset) ||
-    (expect.optimizer !== undefined && h.optimizer.kind !== expect.optimizer);
+    expect !== 'any' &&
+    (h.model !== expect.model ||
+      h.fingerprint !== expect.fingerprint ||
+      h.paramCount !== expect.paramCount ||
+      (expect.room !== undefined && h.room !== expect.room) ||
+      (expect.dataset !== undefined && h.dataset !== expect.dataset) ||
+      (expect.optimizer !== undefined && h.optimizer.kind !== expect.optimizer));
   if (mismatch) {
     const found = describeCheckpoint({
       ...h,

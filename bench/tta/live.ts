@@ -26,7 +26,7 @@ import {
   type PeerSnapshot,
   type TestReport,
 } from './live-peer';
-import { roomConfigFor } from './scenario';
+import { roomConfigFor, siteShapingFor } from './scenario';
 import type { CurvePoint, LinkBytes, Scenario, StrategyRun, TimelineChange } from './types';
 
 export { LiveBenchError } from './live-peer';
@@ -106,7 +106,11 @@ export async function runLive(
       };
       peers.push(
         browser === undefined
-          ? startNodePeer({ ...common, testSamples: scenario.testSamples })
+          ? startNodePeer({
+              ...common,
+              testSamples: scenario.testSamples,
+              siteShaping: siteShapingFor(scenario),
+            })
           : await startTabPeer({ ...common, browser }),
       );
     }
@@ -213,6 +217,11 @@ async function pollAll(peers: readonly LivePeer[], curve: Curve): Promise<void> 
 /** What tabs cannot do: the page has no added-latency parameter. */
 function checkTabsCanRun(scenario: Scenario): void {
   const withLatency = scenario.peers.filter((p) => p.latencyMs !== undefined && p.latencyMs > 0);
+  if (scenario.siteLinks !== undefined) {
+    throw new LiveBenchError(
+      `scenario ${scenario.name}: tabs cannot shape links by site (siteLinks); run it with Node peers or in sim mode`,
+    );
+  }
   if (withLatency.length > 0) {
     throw new LiveBenchError(
       `scenario ${scenario.name}: tabs cannot add latency (peers ${withLatency.map((p) => p.name).join(', ')} have latencyMs); run it with Node peers`,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StrategyName } from '../../core';
-import { accuracyAt, bestBaseline, speedup, summarize, timeToTarget } from './metrics';
+import { accuracyAt, bestBaseline, siteTraffic, speedup, summarize, timeToTarget } from './metrics';
 import type { CurvePoint, StrategyRun } from './types';
 
 /** A curve from [t, accuracy] pairs (minAccuracy and step do not matter to the metrics). */
@@ -184,5 +184,26 @@ describe('summarize', () => {
     );
     expect(out[1]?.speedupOverBsp).toEqual({ value: 2.5, atLeast: true });
     expect(out[1]?.speedupOverBestBaseline).toBeNull(); // none of ako, gaia, hop ran
+  });
+});
+
+describe('siteTraffic', () => {
+  it('splits links into inside a site and between sites', () => {
+    const peers = [
+      { name: 'a1', slowdown: 1, site: 'a' },
+      { name: 'a2', slowdown: 1, site: 'a' },
+      { name: 'b1', slowdown: 1, site: 'b' },
+      { name: 'x', slowdown: 1 },
+    ];
+    const links = [
+      { from: 'a1', to: 'a2', bytesSent: 100, sentFraction: 0.9 },
+      { from: 'a2', to: 'a1', bytesSent: 50, sentFraction: 0.7 },
+      { from: 'a1', to: 'b1', bytesSent: 10, sentFraction: 0.2 },
+      { from: 'x', to: 'a1', bytesSent: 999, sentFraction: 1 },
+    ];
+    const t = siteTraffic(links, peers);
+    expect(t.intra).toEqual({ links: 2, bytes: 150, meanSentFraction: 0.8 });
+    expect(t.inter).toEqual({ links: 1, bytes: 10, meanSentFraction: 0.2 });
+    expect(siteTraffic([], peers).inter.meanSentFraction).toBeNull();
   });
 });

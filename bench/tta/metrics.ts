@@ -5,7 +5,14 @@
  */
 
 import type { StrategyName } from '../../core';
-import type { CurvePoint, Ratio, StrategyResult, StrategyRun } from './types';
+import type {
+  CurvePoint,
+  LinkBytes,
+  PeerProfile,
+  Ratio,
+  StrategyResult,
+  StrategyRun,
+} from './types';
 
 /** The decentralized baselines of the paper that DLion is compared against as a group. */
 export const BASELINES = ['ako', 'gaia', 'hop'] as const satisfies readonly StrategyName[];
@@ -152,4 +159,39 @@ export function summarize(
       speedupOverBestBaseline: best === null ? null : speedup(best.timeToTargetS, mine, budgetS),
     };
   });
+}
+
+/** Traffic on one kind of link (inside sites or between them). */
+export interface LinkKindTraffic {
+  readonly links: number;
+  readonly bytes: number;
+  /** Mean over these links of the share of the gradient sent; null when there are none. */
+  readonly meanSentFraction: number | null;
+}
+
+/**
+ * Splits a run's links into those inside a site and those between sites, by the sites of the
+ * scenario's peers (links with a peer of unknown site count nowhere).
+ */
+export function siteTraffic(
+  links: readonly LinkBytes[],
+  peers: readonly PeerProfile[],
+): { intra: LinkKindTraffic; inter: LinkKindTraffic } {
+  const site = new Map(peers.map((p) => [p.name, p.site]));
+  const sum = { intra: { n: 0, bytes: 0, f: 0 }, inter: { n: 0, bytes: 0, f: 0 } };
+  for (const l of links) {
+    const a = site.get(l.from);
+    const b = site.get(l.to);
+    if (a === undefined || b === undefined) continue;
+    const k = a === b ? sum.intra : sum.inter;
+    k.n++;
+    k.bytes += l.bytesSent;
+    k.f += l.sentFraction;
+  }
+  const out = (k: { n: number; bytes: number; f: number }): LinkKindTraffic => ({
+    links: k.n,
+    bytes: k.bytes,
+    meanSentFraction: k.n === 0 ? null : k.f / k.n,
+  });
+  return { intra: out(sum.intra), inter: out(sum.inter) };
 }

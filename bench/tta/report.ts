@@ -4,8 +4,8 @@
  * budget, bytes, speed-ups), the plots and the bytes on every link. Pure: a string out.
  */
 
-import { bestBaseline } from './metrics';
-import type { BenchOutput, Ratio, Scenario, StrategyRun } from './types';
+import { bestBaseline, siteTraffic } from './metrics';
+import type { BenchOutput, Ratio, Scenario, SiteLink, StrategyRun } from './types';
 
 /** Bytes per MB in the tables: decimal (10^6), like link speeds in Mbit/s. */
 const MB = 1e6;
@@ -51,20 +51,34 @@ function codeBlock(language: string, body: string): string {
   return `${fence}${language}\n${body}\n${fence}`;
 }
 
+function siteLinkText(l: SiteLink | undefined): string {
+  if (l === undefined) return 'unshaped';
+  return `${l.mbps === undefined ? 'uncapped' : `${l.mbps} Mbit/s`}, ${l.latencyMs ?? 0} ms`;
+}
+
 function peersSection(spec: Scenario): string[] {
+  const withSites = spec.peers.some((p) => p.site !== undefined);
   const lines = [
-    row(['peer', 'slowdown', 'uplink (Mbit/s)', 'latency (ms)']),
-    row(['---', '---:', '---:', '---:']),
+    row(['peer', ...(withSites ? ['site'] : []), 'slowdown', 'uplink (Mbit/s)', 'latency (ms)']),
+    row(['---', ...(withSites ? ['---'] : []), '---:', '---:', '---:']),
   ];
   for (const peer of spec.peers)
     lines.push(
       row([
         cell(peer.name),
+        ...(withSites ? [cell(peer.site ?? '—')] : []),
         `${peer.slowdown}x`,
         peer.uplinkMbps === undefined ? 'uncapped' : `${peer.uplinkMbps}`,
         `${peer.latencyMs ?? 0}`,
       ]),
     );
+  const sl = spec.siteLinks;
+  if (sl !== undefined) {
+    lines.push(
+      '',
+      `Links inside a site: ${siteLinkText(sl.intra)}; between sites: ${siteLinkText(sl.inter)}${(sl.pairs ?? []).map((p) => `; ${cell(p.a)} <-> ${cell(p.b)}: ${siteLinkText(p)}`).join('')}.`,
+    );
+  }
   if (spec.timeline.length > 0) {
     lines.push('', 'Timeline:', '', row(['at (s)', 'peer', 'slowdown', 'uplink (Mbit/s)']));
     lines.push(row(['---:', '---', '---:', '---:']));
@@ -198,6 +212,35 @@ export function renderReport(
         fixed(run.wallS, 1),
       ]),
     );
+  }
+  if (spec.peers.some((p) => p.site !== undefined)) {
+    lines.push(
+      '',
+      '### Inside sites and between them',
+      '',
+      'The share of the gradient sent is the L1 mass each link carried over what its sender produced, averaged over the links of each kind.',
+      '',
+      row([
+        'strategy',
+        'MB inside sites',
+        'MB between sites',
+        'share of the gradient sent, inside',
+        'between',
+      ]),
+      row(['---', '---:', '---:', '---:', '---:']),
+    );
+    for (const run of output.runs) {
+      const t = siteTraffic(run.links, spec.peers);
+      lines.push(
+        row([
+          cell(run.strategy),
+          megabytes(t.intra.bytes),
+          megabytes(t.inter.bytes),
+          fixed(t.intra.meanSentFraction, 2),
+          fixed(t.inter.meanSentFraction, 2),
+        ]),
+      );
+    }
   }
   lines.push('', '### Bytes per link', '');
   for (const run of output.runs) lines.push(...linksSection(run), '');

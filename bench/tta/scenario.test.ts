@@ -7,6 +7,7 @@ import {
   roomConfigFor,
   SCENARIO_DIR,
   ScenarioError,
+  siteShapingFor,
 } from './scenario';
 
 const minimal = {
@@ -30,6 +31,27 @@ describe('parseScenario', () => {
     expect(s.peers[3]).toMatchObject({ slowdown: 1, uplinkMbps: 10 });
     expect(s.testSamples).toBe(2000);
     expect(s.timeline).toEqual([]);
+  });
+
+  it('reads sites and site links, and gives the shaper bits per second', () => {
+    const s = parseScenario('sites', {
+      ...minimal,
+      peers: [
+        { site: 'a', count: 2 },
+        { site: 'b', slowdown: 2 },
+      ],
+      siteLinks: { intra: { mbps: 100, latencyMs: 1 }, inter: { mbps: 5, latencyMs: 40 } },
+    });
+    expect(s.peers.map((p) => p.site)).toEqual(['a', 'a', 'b']);
+    expect(siteShapingFor(s)).toEqual({
+      intra: { bps: 100e6, latencyMs: 1 },
+      inter: { bps: 5e6, latencyMs: 40 },
+      pairs: undefined,
+    });
+    expect(siteShapingFor(parseScenario('plain', minimal))).toBeUndefined();
+    expect(() => parseScenario('half', { ...minimal, siteLinks: { inter: { mbps: 5 } } })).toThrow(
+      /siteLinks needs a site on every peer/,
+    );
   });
 
   it.each([

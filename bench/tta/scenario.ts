@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { DATASETS, MODELS, parseRoomConfig, ShardingSchema, type StrategyName } from '../../core';
-import type { Scenario } from './types';
+import type { SiteShaping } from '../../mesh';
+import type { Scenario, SiteLink } from './types';
 
 export class ScenarioError extends Error {
   override name = 'ScenarioError';
@@ -26,6 +27,7 @@ export const BUILTIN_SCENARIOS = [
   'bandwidth',
   'both',
   'dynamic',
+  'microclouds',
   'quick',
 ].flatMap((n) => (n === 'quick' ? [n] : [n, `${n}-noniid`]));
 
@@ -36,8 +38,31 @@ const PeerSchema = v.strictObject({
   slowdown: v.optional(v.pipe(v.number(), v.finite(), v.minValue(1), v.maxValue(1000)), 1),
   uplinkMbps: v.optional(positive()),
   latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
+  /** The micro-cloud the peer is in (DESIGN.md 8); siteLinks shape the links by site pair. */
+  site: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/))),
   /** The same profile this many times (8 to 32 peers without a long file). */
   count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 1),
+});
+
+const SiteLinkSchema = v.strictObject({
+  mbps: v.optional(positive()),
+  latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
+});
+
+/** "Inside a site 100 Mbit/s and 1 ms, between sites 5 Mbit/s and 40 ms". */
+const SiteLinksSchema = v.strictObject({
+  intra: v.optional(SiteLinkSchema),
+  inter: v.optional(SiteLinkSchema),
+  pairs: v.optional(
+    v.array(
+      v.strictObject({
+        a: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+        b: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+        mbps: v.optional(positive()),
+        latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
+      }),
+    ),
+  ),
 });
 
 const ChangeSchema = v.strictObject({
@@ -62,6 +87,7 @@ const ScenarioSchema = v.strictObject({
     2000,
   ),
   timeline: v.optional(v.array(ChangeSchema), []),
+  siteLinks: v.optional(SiteLinksSchema),
 });
 
 /** Config fields a scenario may not set: the harness owns them. */
@@ -84,6 +110,7 @@ export function parseScenario(name: string, input: unknown): Scenario {
       slowdown: p.slowdown,
       uplinkMbps: p.uplinkMbps,
       latencyMs: p.latencyMs,
+      site: p.site,
       profile: i,
     })),
   );
@@ -103,6 +130,9 @@ export function parseScenario(name: string, input: unknown): Scenario {
     if (c.slowdown === undefined && c.uplinkMbps === undefined) {
       throw new ScenarioError(`scenario ${name}: timeline change at ${c.atS} s changes nothing`);
     }
+  }
+  if (s.siteLinks !== undefined && named.some((p) => p.site === undefined)) {
+    throw new ScenarioError(`scenario ${name}: siteLinks needs a site on every peer`);
   }
   for (const f of OWNED_FIELDS) {
     if (f in s.config) {
@@ -124,6 +154,7 @@ export function parseScenario(name: string, input: unknown): Scenario {
     evalEveryS: s.evalEveryS,
     testSamples: s.testSamples,
     timeline: [...s.timeline].sort((a, b) => a.atS - b.atS),
+    ...(s.siteLinks === undefined ? {} : { siteLinks: s.siteLinks }),
   };
   const config = parseRoomConfig(roomConfigFor(scenario, 'dlion'));
   if (!config.ok) {
@@ -173,5 +204,24 @@ export function roomConfigFor(scenario: Scenario, strategy: StrategyName): Recor
     dataset: scenario.dataset,
     sharding: scenario.sharding,
     maxPeers: Math.max(2, scenario.peers.length),
+  };
+}
+
+const bpsShape = (l: SiteLink | undefined) =>
+  l === undefined
+    ? undefined
+    : {
+        ...(l.mbps === undefined ? {} : { bps: l.mbps * 1e6 }),
+        ...(l.latencyMs === undefined ? {} : { latencyMs: l.latencyMs }),
+      };
+
+/** The scenario's siteLinks as the shaper takes them (bits per second), or undefined. */
+export function siteShapingFor(scenario: Scenario): SiteShaping | undefined {
+  const l = scenario.siteLinks;
+  if (l === undefined) return undefined;
+  return {
+    intra: bpsShape(l.intra),
+    inter: bpsShape(l.inter),
+    pairs: l.pairs?.map((p) => ({ a: p.a, b: p.b, ...bpsShape(p) })),
   };
 }

@@ -13,7 +13,7 @@ import { mulberry32, type PeerId, type StrategyName } from '../../core';
 import { createPeer, type MeshLogger, type MeshPeer } from '../../mesh';
 import { createMemoryNetwork } from '../../mesh/memory-link';
 import { nodeTrainerFactory } from '../../mesh/node';
-import { roomConfigFor } from './scenario';
+import { roomConfigFor, siteShapingFor } from './scenario';
 import { createSimSignaling } from './sim-signaling';
 import { type ComputeCosts, simTrainerFactory } from './sim-trainer';
 import type { CurvePoint, LinkBytes, PeerDetail, Scenario, StrategyRun } from './types';
@@ -64,16 +64,19 @@ export async function runSim(
   const names = new Map<PeerId, string>();
   const merges = { kept: 0, rolledBack: 0 };
   const detail = new Map<string, { steps: number; batch: number; computeMs: number }>();
+  const sites = siteShapingFor(scenario);
   const peers: MeshPeer[] = scenario.peers.map((p, i) => {
     const peer = createPeer({
       room,
       name: p.name,
       kind: 'kiosk',
+      ...(p.site === undefined ? {} : { site: p.site }),
       config,
       emulation: {
         slowdown: p.slowdown,
         ...(p.uplinkMbps === undefined ? {} : { uplinkBps: p.uplinkMbps * 1e6 }),
         ...(p.latencyMs === undefined ? {} : { latencyMs: p.latencyMs }),
+        ...(sites === undefined ? {} : { sites }),
       },
       signaling: (hello) => hub.connect(hello),
       rtc: network.connector(),

@@ -17,6 +17,21 @@ export interface PeerProfile {
   readonly uplinkMbps?: number | undefined;
   /** Latency added to each outgoing frame, ms. */
   readonly latencyMs?: number | undefined;
+  /** The micro-cloud (site) the peer is in. */
+  readonly site?: string | undefined;
+}
+
+/** One kind of link between sites: its cap and added latency. */
+export interface SiteLink {
+  readonly mbps?: number | undefined;
+  readonly latencyMs?: number | undefined;
+}
+
+/** Links by site pair (DESIGN.md 8): inside a site, between sites, and named pairs. */
+export interface SiteLinks {
+  readonly intra?: SiteLink | undefined;
+  readonly inter?: SiteLink | undefined;
+  readonly pairs?: readonly (SiteLink & { readonly a: string; readonly b: string })[] | undefined;
 }
 
 /** A change at a point of the run (dynamic scenarios): new knobs for one peer. */
@@ -47,6 +62,8 @@ export interface Scenario {
   /** Test images each accuracy sample uses. */
   readonly testSamples: number;
   readonly timeline: readonly TimelineChange[];
+  /** Caps and latency by site pair, on top of the peers' own. */
+  readonly siteLinks?: SiteLinks | undefined;
 }
 
 /** One accuracy sample: mean (and lowest) test accuracy over the live peers at time t. */

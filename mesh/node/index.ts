@@ -7,6 +7,7 @@ export { nodeClock } from './clock';
 export { nodeRtcConnector } from './rtc';
 export {
   DEFAULT_TEST_SAMPLES,
+  type NodeBackendChoice,
   type NodeTrainerOptions,
   nodeCheckpointKey,
   nodeTrainerFactory,

@@ -13,7 +13,13 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createPeer, createSignalingClient, type Emulation, type MeshEvent } from '..';
+import {
+  createPeer,
+  createSignalingClient,
+  type Emulation,
+  type MeshEvent,
+  type SiteShaping,
+} from '..';
 import { nodeClock } from './clock';
 import { nodeRtcConnector } from './rtc';
 import { threadTrainerFactory } from './trainer-thread';
@@ -30,6 +36,8 @@ const { values } = parseArgs({
     slowdown: { type: 'string' },
     'uplink-mbps': { type: 'string' },
     'latency-ms': { type: 'string' },
+    /** Caps and latency by site pair, JSON of SiteShaping (bits per second, ms). */
+    'site-links': { type: 'string' },
     'max-steps': { type: 'string' },
     'state-dir': { type: 'string' },
     'resume-id': { type: 'string' },
@@ -62,6 +70,14 @@ if (values.config !== undefined) {
     fail('--config must be JSON');
   }
 }
+let siteLinks: SiteShaping | undefined;
+if (values['site-links'] !== undefined) {
+  try {
+    siteLinks = JSON.parse(values['site-links']) as SiteShaping;
+  } catch {
+    fail('--site-links must be JSON');
+  }
+}
 const slowdown = num('slowdown', values.slowdown, 1) ?? 1;
 const uplinkMbps = num('uplink-mbps', values['uplink-mbps'], 0.001);
 const latencyMs = num('latency-ms', values['latency-ms'], 0);
@@ -88,6 +104,7 @@ const peer = createPeer({
     slowdown,
     ...(uplinkMbps === undefined ? {} : { uplinkBps: uplinkMbps * 1e6 }),
     ...(latencyMs === undefined ? {} : { latencyMs }),
+    ...(siteLinks === undefined ? {} : { sites: siteLinks }),
   },
   signaling: (hello) =>
     createSignalingClient({

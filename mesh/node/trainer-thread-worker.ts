@@ -29,6 +29,8 @@ const api = {
         ? {}
         : { store: createFileCheckpointStore(options.stateDir) }),
       ...(options.checkpointKey === undefined ? {} : { checkpointKey: options.checkpointKey }),
+      ...(options.backend === undefined ? {} : { backend: options.backend }),
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     })(request);
     return trainer.info;
   },

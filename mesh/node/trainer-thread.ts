@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { MeshStepResult, MeshTrainer, TrainerFactory } from '../types';
 import { threadEndpoint } from './thread-endpoint';
+import type { NodeBackendChoice } from './trainer';
 import type { TrainerThreadApi } from './trainer-thread-worker';
 
 /** Plain data: it crosses to the thread by structured clone. */
@@ -20,6 +21,10 @@ export interface ThreadTrainerOptions {
   /** Checkpoints in this directory (a file store); none without it. */
   readonly stateDir?: string;
   readonly checkpointKey?: string;
+  /** 'cpu' (default), 'webgpu' through Dawn, or 'auto' (nodeTrainerFactory). */
+  readonly backend?: NodeBackendChoice;
+  /** Train on the IDX files in this folder instead of the room's shard (a kiosk's --data). */
+  readonly dataDir?: string;
 }
 
 const errorValue = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

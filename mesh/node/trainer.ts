@@ -9,6 +9,8 @@ import type { BackendName } from '../../worker/backend';
 import { type CheckpointStore, encodeCheckpoint, restoreCheckpoint } from '../../worker/checkpoint';
 import { modelSpec } from '../../worker/model';
 import { loadNodeData } from '../../worker/node/data';
+import { installDawnGpu } from '../../worker/node/dawn';
+import { loadLocalData } from '../../worker/node/local-data';
 import type { OptimizerConfig } from '../../worker/optimizer';
 import { createTrainer, type Trainer, type TrainerClock, TrainerError } from '../../worker/trainer';
 import {
@@ -19,6 +21,9 @@ import {
   type TrainerFactory,
   type TrainerRequest,
 } from '../types';
+
+/** What a Node peer may ask for: a backend by name, or the best one that starts. */
+export type NodeBackendChoice = 'auto' | 'webgpu' | 'cpu';
 
 /** Test images a Node peer evaluates on when the options do not say (as in the browser). */
 export const DEFAULT_TEST_SAMPLES = 2000;
@@ -34,8 +39,13 @@ export interface NodeTrainerOptions {
   readonly checkpointKey?: string;
   /** Test samples to evaluate on (default DEFAULT_TEST_SAMPLES). */
   readonly testSamples?: number;
-  /** The tfjs backend; 'cpu' by default (the only one plain Node has). */
-  readonly backend?: BackendName;
+  /**
+   * The tfjs backend: 'cpu' by default; 'webgpu' through Dawn (fails when it cannot start);
+   * 'auto': webgpu when Dawn finds an adapter, else cpu, with the reason in backendNote.
+   */
+  readonly backend?: NodeBackendChoice;
+  /** Train on the IDX files in this folder (a kiosk's own data) instead of the room's shard. */
+  readonly dataDir?: string;
   /** Emulated compute slowdown at start, >= 1 (DESIGN.md 5). */
   readonly slowdown?: number;
   /** The clock the slowdown sleeps on and compute is timed with (a benchmark's virtual one). */
@@ -85,32 +95,65 @@ async function guarded(f: () => Promise<undefined | Error> | undefined | Error) 
  */
 export function nodeTrainerFactory(options: NodeTrainerOptions): TrainerFactory {
   return async ({ config, slot }) => {
-    const data = await loadNodeData({
-      dataset: config.dataset,
-      seed: config.seed,
-      peerIndex: slot,
-      peerCount: config.maxPeers,
-      sharding: config.sharding,
-      validationFraction: config.validationFraction,
-      testSamples: options.testSamples ?? DEFAULT_TEST_SAMPLES,
-    });
+    const testSamples = options.testSamples ?? DEFAULT_TEST_SAMPLES;
+    const data =
+      options.dataDir === undefined
+        ? await loadNodeData({
+            dataset: config.dataset,
+            seed: config.seed,
+            peerIndex: slot,
+            peerCount: config.maxPeers,
+            sharding: config.sharding,
+            validationFraction: config.validationFraction,
+            testSamples,
+          })
+        : await loadLocalData({
+            dir: options.dataDir,
+            dataset: config.dataset,
+            seed: config.seed,
+            validationFraction: config.validationFraction,
+            testSamples,
+          });
     const clock = options.clock;
     const trainerClock: TrainerClock | undefined =
       clock === undefined ? undefined : { now: () => clock.now(), sleep: (ms) => sleep(clock, ms) };
     const optimizer = optimizerFromConfig(config);
-    const trainer = await createTrainer(
-      {
-        model: config.model,
-        seed: config.seed,
-        peerIndex: slot,
-        optimizer,
-        backend: options.backend ?? 'cpu',
-        ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),
-      },
-      data,
-      trainerClock,
-    );
-    return wrapTrainer(trainer, {
+    const start = (backend: BackendName) =>
+      createTrainer(
+        {
+          model: config.model,
+          seed: config.seed,
+          peerIndex: slot,
+          optimizer,
+          backend,
+          ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),
+        },
+        data,
+        trainerClock,
+      );
+    const wanted = options.backend ?? 'cpu';
+    let trainer: Trainer;
+    let note = '';
+    if (wanted === 'cpu') trainer = await start('cpu');
+    else {
+      const why = await installDawnGpu();
+      if (why !== undefined && wanted === 'webgpu') {
+        throw new TrainerError('bad-config', `webgpu was asked for but cannot start: ${why}`);
+      }
+      if (why === undefined) {
+        try {
+          trainer = await start('webgpu');
+        } catch (e) {
+          if (wanted === 'webgpu') throw e;
+          note = `webgpu: ${asError(e).message}`;
+          trainer = await start('cpu');
+        }
+      } else {
+        note = `webgpu: ${why}`;
+        trainer = await start('cpu');
+      }
+    }
+    return wrapTrainer(trainer, note, {
       room: options.room,
       dataset: config.dataset,
       optimizer: optimizer.kind,
@@ -129,11 +172,11 @@ interface CheckpointPlace {
 }
 
 /** The in-process Trainer seen through the MeshTrainer interface (Result errors become values). */
-function wrapTrainer(trainer: Trainer, place: CheckpointPlace): MeshTrainer {
+function wrapTrainer(trainer: Trainer, note: string, place: CheckpointPlace): MeshTrainer {
   const spec = modelSpec(trainer.info.model);
   const info: MeshTrainerInfo = {
     backend: trainer.info.backend,
-    backendNote: trainer.info.backendNote,
+    backendNote: [note, trainer.info.backendNote].filter((s) => s !== '').join('; '),
     paramCount: trainer.info.paramCount,
     fingerprint: trainer.info.fingerprint,
     layerSizes: spec.params.map((p) => p.size),

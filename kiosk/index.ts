@@ -1,0 +1,9 @@
+/**
+ * The headless edge peer (`dlion kiosk`, DESIGN.md 8): flags, state directory, preflight
+ * checks and the run loop around the same mesh/ and worker/ code as the browser.
+ */
+
+export { runKioskCli } from './cli';
+export { IDENTITY_FILE, KioskStateError, readIdentity, writeIdentity } from './identity';
+export { EXIT, KIOSK_FLAGS, type KioskOptions, kioskHelp, parseKioskArgs } from './options';
+export { type KioskIo, LEAVE_TIMEOUT_MS, runKiosk } from './run';

@@ -1,0 +1,40 @@
+/**
+ * What a kiosk checks before it joins, so that a damaged state directory or bad local data
+ * stops it with a clear message and exit code 5, instead of training from scratch and then
+ * overwriting what was stored.
+ */
+
+import { join } from 'node:path';
+import { decodeCheckpoint } from '../worker/checkpoint';
+import { createFileCheckpointStore } from '../worker/node/checkpoint-store';
+import { checkLocalData, type LocalDataSummary } from '../worker/node/local-data';
+import { KioskStateError } from './identity';
+
+/** The step of the checkpoint under `key` in `dir`, undefined when there is none. */
+export async function checkCheckpoint(dir: string, key: string): Promise<number | undefined> {
+  const store = createFileCheckpointStore(dir);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await store.load(key);
+  } catch (e) {
+    throw new KioskStateError(`cannot read the checkpoint in ${dir}: ${(e as Error).message}`);
+  }
+  if (bytes === undefined) return undefined;
+  const decoded = decodeCheckpoint(bytes, 'any');
+  if (!decoded.ok) {
+    const file = join(dir, `${key}.dlck`);
+    throw new KioskStateError(
+      `the checkpoint ${file} is unusable (${decoded.error.code}: ${decoded.error.message}); it was left as it is: move it away to start this peer fresh`,
+    );
+  }
+  return decoded.value.step;
+}
+
+/** Checks the --data folder; throws KioskStateError naming the file and the problem. */
+export async function checkDataDir(dir: string): Promise<LocalDataSummary> {
+  try {
+    return await checkLocalData(dir);
+  } catch (e) {
+    throw new KioskStateError(`--data ${dir}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The kiosk itself: a headless DLion peer for an edge box, built from the same mesh/ and
+ * worker/ code as a browser tab, with @roamhq/wrtc links and the trainer in a worker thread.
+ * It checks its state and data before joining, keeps a stable identity, logs one JSON object
+ * per line, leaves cleanly on SIGTERM or SIGINT, and ends with an exit code that says why.
+ */
+
+import { createPeer, createSignalingClient, type MeshEvent, type MeshTrainer } from '../mesh';
+import {
+  NodeWebSocket,
+  nodeCheckpointKey,
+  nodeClock,
+  nodeRtcConnector,
+  threadTrainerFactory,
+} from '../mesh/node';
+import { KioskStateError, readIdentity, writeIdentity } from './identity';
+import { EXIT, type KioskOptions } from './options';
+import { checkCheckpoint, checkDataDir } from './preflight';
+
+/** What the kiosk needs from its process: output, signals, the host name, exit timing. */
+export interface KioskIo {
+  /** One line to stdout (a JSON object). */
+  readonly out: (line: string) => void;
+  /** Calls `handler` on SIGTERM and SIGINT; returns the unsubscribe. */
+  readonly onSignal: (handler: (signal: string) => void) => () => void;
+  /** The default peer name. */
+  readonly hostname: string;
+}
+
+/** How long a leave may take before the kiosk gives up on it and exits 1. */
+export const LEAVE_TIMEOUT_MS = 10_000;
+
+const SERVER_CODES: Readonly<Record<string, number>> = {
+  'bad-token': EXIT.tokenRefused,
+  'token-required': EXIT.tokenRefused,
+  'room-full': EXIT.roomRefused,
+  'config-invalid': EXIT.roomRefused,
+};
+
+/**
+ * Runs the kiosk until it leaves; resolves to the exit code.
+ *
+ * @example process.exitCode = await runKiosk(options, processIo());
+ */
+export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
+  const print = (type: string, fields: Record<string, unknown> = {}) =>
+    io.out(JSON.stringify({ t: new Date().toISOString(), type, ...fields }));
+  const name = o.name ?? io.hostname;
+
+  // ---- before joining: state and data ------------------------------------------------------
+  let resumePeerId: string | undefined;
+  try {
+    if (o.dataDir !== undefined) {
+      const data = await checkDataDir(o.dataDir);
+      print('data', {
+        dir: o.dataDir,
+        trainImages: data.trainCount,
+        testImages: data.testCount,
+        note:
+          data.testCount === 0
+            ? "no test files: test accuracy on the room dataset's test split"
+            : undefined,
+      });
+    }
+    if (o.stateDir !== undefined) {
+      const identity = await readIdentity(o.stateDir);
+      if (identity !== undefined && identity.room === o.room && identity.name === name) {
+        resumePeerId = identity.peerId;
+      }
+      const step = await checkCheckpoint(o.stateDir, nodeCheckpointKey(o.room, name));
+      print('state', {
+        dir: o.stateDir,
+        peerId: resumePeerId ?? null,
+        checkpointStep: step ?? null,
+      });
+    }
+  } catch (e) {
+    if (e instanceof KioskStateError) {
+      print('error', { level: 'error', message: e.message, exitCode: EXIT.badState });
+      return EXIT.badState;
+    }
+    throw e;
+  }
+
+  // ---- the peer ------------------------------------------------------------------------------
+  const clock = nodeClock();
+  const wsUrl = new URL('/ws', o.server.replace(/^http/, 'ws')).toString();
+  const threadTrainer = threadTrainerFactory({
+    room: o.room,
+    name,
+    slowdown: o.slowdown,
+    backend: o.backend,
+    ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
+    ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+  });
+  const peer = createPeer({
+    room: o.room,
+    name,
+    kind: 'kiosk',
+    ...(o.site === undefined ? {} : { site: o.site }),
+    ...(o.token === undefined ? {} : { token: o.token }),
+    ...(o.config === undefined ? {} : { config: o.config }),
+    ...(resumePeerId === undefined ? {} : { resumePeerId }),
+    emulation: {
+      slowdown: o.slowdown,
+      ...(o.uplinkMbps === undefined ? {} : { uplinkBps: o.uplinkMbps * 1e6 }),
+      ...(o.siteLinks === undefined ? {} : { sites: o.siteLinks }),
+    },
+    signaling: (hello) =>
+      createSignalingClient({
+        url: wsUrl,
+        WebSocket: NodeWebSocket,
+        hello,
+        clock,
+        random: Math.random,
+      }),
+    rtc: nodeRtcConnector(),
+    createTrainer: async (request) => {
+      const trainer: MeshTrainer = await threadTrainer(request);
+      print('backend', {
+        backend: trainer.info.backend,
+        requested: o.backend,
+        why:
+          trainer.info.backendNote === ''
+            ? o.backend === 'cpu'
+              ? 'cpu was asked for'
+              : 'WebGPU adapter found through Dawn'
+            : trainer.info.backendNote,
+      });
+      return trainer;
+    },
+    clock,
+    random: Math.random,
+    log: (level, message, fields) => {
+      if (level !== 'debug') print('log', { level, message, ...fields });
+    },
+    ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
+    statusEveryMs: 2000,
+    checkpointEvery: o.stateDir === undefined ? 0 : o.checkpointEvery,
+  });
+
+  // ---- what it says ----------------------------------------------------------------------------
+  let joined = false;
+  let failedCode: string | undefined;
+  let lastStepAt: number | undefined;
+  let lastProgressStep = 0;
+  let accuracy: number | null = null;
+  let links = 0;
+  let lastBatches = '';
+  peer.subscribe((e: MeshEvent) => {
+    switch (e.type) {
+      case 'joined':
+        joined = true;
+        print('joined', {
+          peerId: e.peerId,
+          slot: e.slot,
+          strategy: e.config.strategy,
+          model: e.config.model,
+          dataset: e.config.dataset,
+          resumed: e.peerId === resumePeerId,
+        });
+        if (o.stateDir !== undefined) {
+          writeIdentity(o.stateDir, { version: 1, room: o.room, name, peerId: e.peerId }).catch(
+            (err: unknown) =>
+              print('log', {
+                level: 'warn',
+                message: 'could not keep the peer identity',
+                error: String(err),
+              }),
+          );
+        }
+        return;
+      case 'phase':
+        if (e.phase === 'failed') failedCode = e.code ?? 'failed';
+        print('phase', {
+          phase: e.phase,
+          detail: e.detail,
+          ...(e.code === undefined ? {} : { code: e.code }),
+        });
+        return;
+      case 'step': {
+        if (e.step - lastProgressStep < o.progressEvery && lastProgressStep !== 0) return;
+        const now = clock.now();
+        const stepsPerS =
+          lastStepAt === undefined
+            ? null
+            : ((e.step - lastProgressStep) * 1000) / Math.max(1, now - lastStepAt);
+        lastStepAt = now;
+        lastProgressStep = e.step;
+        print('progress', {
+          step: e.step,
+          loss: Number(e.loss.toFixed(4)),
+          batch: e.batchSize,
+          weight: Number(e.weight.toFixed(3)),
+          computeMs: Math.round(e.computeMs),
+          stepsPerS: stepsPerS === null ? null : Number(stepsPerS.toFixed(2)),
+          valAccuracy: accuracy,
+          links,
+          text: `step ${e.step} · loss ${e.loss.toFixed(3)} · batch ${e.batchSize} · ${links} link${links === 1 ? '' : 's'}${accuracy === null ? '' : ` · val acc ${(accuracy * 100).toFixed(1)}%`}`,
+        });
+        return;
+      }
+      case 'evaluation':
+        if (e.split === 'validation') accuracy = Number(e.accuracy.toFixed(4));
+        return;
+      case 'status':
+        links = e.status.links.length;
+        return;
+      case 'rebalance': {
+        // Re-balances that change nothing (a lone peer, the same batches) are not news.
+        const batches = JSON.stringify(e.batches);
+        if (batches === lastBatches) return;
+        lastBatches = batches;
+        print('rebalance', { reason: e.reason, batches: e.batches });
+        return;
+      }
+      case 'peer-joined':
+      case 'peer-left':
+      case 'merge':
+      case 'refused': {
+        const { type, ...fields } = e;
+        print(type, fields);
+        return;
+      }
+      default:
+        return;
+    }
+  });
+
+  // ---- leaving ---------------------------------------------------------------------------------
+  let unreachable = false;
+  const cancelConnectTimer = clock.setTimer(o.connectTimeoutS * 1000, () => {
+    if (joined || failedCode !== undefined) return;
+    unreachable = true;
+    print('error', {
+      level: 'error',
+      message: `the signaling server ${o.server} was not reached within ${o.connectTimeoutS} s (--connect-timeout)`,
+      exitCode: EXIT.unreachable,
+    });
+    void peer.close();
+  });
+  let leaving = false;
+  let leaveTimedOut = false;
+  const offSignal = io.onSignal((signal) => {
+    if (leaving) return;
+    leaving = true;
+    print('leaving', { signal, detail: 'bye to every link, leave the room, a last checkpoint' });
+    clock.setTimer(LEAVE_TIMEOUT_MS, () => {
+      leaveTimedOut = true;
+      print('error', {
+        level: 'error',
+        message: `leaving took over ${LEAVE_TIMEOUT_MS} ms`,
+        exitCode: EXIT.failure,
+      });
+    });
+    void peer.close();
+  });
+
+  await Promise.race([
+    peer.stopped,
+    new Promise<void>((resolve) => {
+      const check = () => (leaveTimedOut ? resolve() : clock.setTimer(200, check));
+      check();
+    }),
+  ]);
+  cancelConnectTimer();
+  offSignal();
+
+  const code = leaveTimedOut
+    ? EXIT.failure
+    : unreachable
+      ? EXIT.unreachable
+      : failedCode !== undefined
+        ? (SERVER_CODES[failedCode] ?? (joined ? EXIT.failure : EXIT.unreachable))
+        : EXIT.ok;
+  print('exit', {
+    code,
+    phase: peer.phase(),
+    step: peer.status()?.step ?? null,
+    refusals: peer.refusals(),
+  });
+  return code;
+}
