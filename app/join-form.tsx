@@ -62,6 +62,17 @@ export function JoinForm(props: { readonly name: string }) {
         <input name="name" required maxLength={64} value={props.name} />
       </label>
       <label>
+        <span>Site</span>
+        <input
+          name="site"
+          pattern={ROOM_PATTERN.source.slice(1, -1)}
+          maxLength={64}
+          placeholder="optional: the micro-cloud this machine is in"
+          title="1 to 64 letters, digits, _ or -"
+          autocomplete="off"
+        />
+      </label>
+      <label>
         <span>Join token</span>
         <input
           name="token"

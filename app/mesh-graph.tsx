@@ -17,6 +17,8 @@ const LABELLED_PEERS = 6;
 const BUSY_GRADIENT = `linear-gradient(90deg, ${[0, 0.25, 0.5, 0.75, 1].map(busyColour).join(', ')})`;
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
+const betweenText = (e: GraphEdge) =>
+  e.between === 'inter' ? ' (between sites)' : e.between === 'intra' ? ' (inside a site)' : '';
 
 function Edge(props: {
   readonly edge: GraphEdge;
@@ -42,9 +44,10 @@ function Edge(props: {
       data-mbps={props.edge.mbps}
       data-share={props.edge.share}
       data-busy={props.edge.busy}
+      data-between={props.edge.between ?? ''}
     >
       <title>
-        {`${props.names(props.edge.from)} → ${props.names(props.edge.to)}: ${props.edge.mbps.toFixed(2)} Mbit/s measured, ${pct(props.edge.share)} of the gradient, ${pct(props.edge.busy)} busy`}
+        {`${props.names(props.edge.from)} → ${props.names(props.edge.to)}${betweenText(props.edge)}: ${props.edge.mbps.toFixed(2)} Mbit/s measured, ${pct(props.edge.share)} of the gradient, ${pct(props.edge.busy)} busy`}
       </title>
       <line
         x1={g().x1}
@@ -54,6 +57,7 @@ function Edge(props: {
         stroke={colour()}
         stroke-width={1.5 + 3.5 * props.edge.share}
         stroke-linecap="round"
+        stroke-dasharray={props.edge.between === 'inter' ? '8 5' : undefined}
       />
       <polygon points={head()} fill={colour()} />
       <Show when={props.label}>
@@ -131,7 +135,7 @@ export function MeshGraphView(props: {
               return (
                 <g class="mesh-node" data-testid="mesh-node" data-peer-id={node.id}>
                   <title>
-                    {`${node.name}${node.self ? ' (this tab)' : ''}: step ${node.step ?? '–'}${node.paused ? ', paused' : ''}`}
+                    {`${node.name}${node.self ? ' (this tab)' : ''}${node.site === undefined ? '' : ` at site ${node.site}`}: step ${node.step ?? '–'}${node.paused ? ', paused' : ''}`}
                   </title>
                   <Show when={node.self}>
                     <circle
@@ -169,6 +173,7 @@ export function MeshGraphView(props: {
                     dominant-baseline="middle"
                   >
                     {(node.name.length > 16 ? `${node.name.slice(0, 15)}…` : node.name) +
+                      (node.site === undefined ? '' : ` @${node.site}`) +
                       (node.self ? ' (you)' : '') +
                       (node.paused ? ' (paused)' : '')}
                   </text>
@@ -186,14 +191,14 @@ export function MeshGraphView(props: {
         </span>
         <span class="note">
           Arrow colour: bytes sent per second ÷ measured bandwidth. Width and %: share of the
-          gradient sent on the link. In a node: its step.
+          gradient sent on the link. Dashed: a link between two sites. In a node: its step.
         </span>
       </figcaption>
       <ul class="sr-only">
         <For each={props.graph.edges}>
           {(edge) => (
             <li>
-              {`${names(edge.from)} to ${names(edge.to)}: ${edge.mbps.toFixed(1)} Mbit/s, carries ${pct(edge.share)} of the gradient, ${pct(edge.busy)} busy`}
+              {`${names(edge.from)} to ${names(edge.to)}${betweenText(edge)}: ${edge.mbps.toFixed(1)} Mbit/s, carries ${pct(edge.share)} of the gradient, ${pct(edge.busy)} busy`}
             </li>
           )}
         </For>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { asPeerId } from '../core';
-import { busyColour, describeGraph, meshGraph } from './mesh-model';
+import { busyColour, describeGraph, groupBySite, linkBetween, meshGraph } from './mesh-model';
 import type { PeerRow } from './peer-rows';
 
 const row = (id: string, links: PeerRow['links']): PeerRow => ({
@@ -41,8 +41,8 @@ describe('meshGraph', () => {
     );
     expect(g.nodes.map((n) => n.id)).toEqual(['a', 'b']);
     expect(g.edges).toEqual([
-      { from: 'a', to: 'b', mbps: 10, share: 0.8, busy: 0.6 },
-      { from: 'b', to: 'a', mbps: 1, share: 0.1, busy: 0 },
+      { from: 'a', to: 'b', mbps: 10, share: 0.8, busy: 0.6, between: undefined },
+      { from: 'b', to: 'a', mbps: 1, share: 0.1, busy: 0, between: undefined },
     ]);
     expect(describeGraph(g)).toBe(
       'Mesh of 2 peers and 2 directed links; busiest: n-a to n-b, 60% of 10.0 Mbit/s.',
@@ -50,6 +50,42 @@ describe('meshGraph', () => {
     expect(describeGraph({ nodes: g.nodes.slice(0, 1), edges: [] })).toBe(
       'Mesh of 1 peer, no links yet.',
     );
+  });
+});
+
+describe('sites', () => {
+  const at = (id: string, site: string | undefined, links: PeerRow['links'] = []) => ({
+    ...row(id, links),
+    site,
+  });
+
+  it('groups by site in order of first appearance, peers without a site last', () => {
+    const groups = groupBySite([at('a', 'x'), at('b', undefined), at('c', 'y'), at('d', 'x')]);
+    expect(groups.map((g) => [g.site, g.members.map((m) => m.id)])).toEqual([
+      ['x', ['a', 'd']],
+      ['y', ['c']],
+      [undefined, ['b']],
+    ]);
+  });
+
+  it('tells intra-site links from inter-site ones, and puts a site side by side', () => {
+    const g = meshGraph(
+      [
+        at('a', 'x', [link('b', 1, 1), link('c', 1, 0.2), link('d', 1, 1)]),
+        at('b', 'y'),
+        at('c', 'x'),
+        at('d', undefined),
+      ],
+      {},
+    );
+    expect(g.nodes.map((n) => n.id)).toEqual(['a', 'c', 'b', 'd']);
+    expect(g.edges.map((e) => [e.to, e.between])).toEqual([
+      ['b', 'inter'],
+      ['c', 'intra'],
+      ['d', undefined],
+    ]);
+    expect(linkBetween('x', 'x')).toBe('intra');
+    expect(describeGraph(g)).toMatch(/^Mesh of 4 peers in 2 sites and 3 directed links/);
   });
 });
 

@@ -12,6 +12,8 @@ export interface GraphNode {
   readonly self: boolean;
   readonly step: number | undefined;
   readonly paused: boolean;
+  /** The micro-cloud the peer declared, if any. */
+  readonly site: string | undefined;
 }
 
 export interface GraphEdge {
@@ -23,6 +25,8 @@ export interface GraphEdge {
   readonly share: number;
   /** Bytes sent per second over the measured bandwidth, [0, 1]. */
   readonly busy: number;
+  /** Inside one site or between two; undefined when a site is unknown. */
+  readonly between: 'intra' | 'inter' | undefined;
 }
 
 export interface MeshGraph {
@@ -30,28 +34,71 @@ export interface MeshGraph {
   readonly edges: readonly GraphEdge[];
 }
 
-/** Nodes for the rows, edges for their links whose far end is a row too. */
+/** A site and its peers, in the order sites first appear; peers with no site come last. */
+export interface SiteGroup<T> {
+  readonly site: string | undefined;
+  readonly members: readonly T[];
+}
+
+/**
+ * Groups items by site, keeping their order within each site and the order in which the
+ * sites first appear (this tab's row comes first, so its site does); no site goes last.
+ */
+export function groupBySite<T extends { readonly site: string | undefined }>(
+  items: readonly T[],
+): SiteGroup<T>[] {
+  const groups = new Map<string | undefined, T[]>();
+  for (const item of items) {
+    const list = groups.get(item.site);
+    if (list) list.push(item);
+    else groups.set(item.site, [item]);
+  }
+  const named = [...groups].filter(([site]) => site !== undefined);
+  const none = groups.get(undefined);
+  return [
+    ...named.map(([site, members]) => ({ site, members })),
+    ...(none === undefined ? [] : [{ site: undefined, members: none }]),
+  ];
+}
+
+/** Whether a link stays inside a site or crosses between two. */
+export function linkBetween(
+  a: string | undefined,
+  b: string | undefined,
+): 'intra' | 'inter' | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  return a === b ? 'intra' : 'inter';
+}
+
+/**
+ * Nodes for the rows (grouped by site, so a site's peers sit side by side on the circle),
+ * edges for their links whose far end is a row too.
+ */
 export function meshGraph(
   rows: readonly PeerRow[],
   usage: Readonly<Record<string, LinkUsage>>,
 ): MeshGraph {
-  const ids = new Set(rows.map((r) => r.id));
-  const nodes = rows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    self: r.self,
-    step: r.step,
-    paused: r.paused,
-  }));
+  const site = new Map(rows.map((r) => [r.id, r.site]));
+  const nodes = groupBySite(rows).flatMap((g) =>
+    g.members.map((r) => ({
+      id: r.id,
+      name: r.name,
+      self: r.self,
+      step: r.step,
+      paused: r.paused,
+      site: r.site,
+    })),
+  );
   const edges = rows.flatMap((r) =>
     r.links
-      .filter((l) => ids.has(l.to) && l.to !== r.id)
+      .filter((l) => site.has(l.to) && l.to !== r.id)
       .map((l) => ({
         from: r.id,
         to: l.to,
         mbps: (l.bandwidthBps * 8) / 1e6,
         share: l.sentFraction,
         busy: usage[linkKey(r.id, l.to)]?.utilisation ?? 0,
+        between: linkBetween(r.site, site.get(l.to)),
       })),
   );
   return { nodes, edges };
@@ -81,7 +128,8 @@ export function busyColour(busy: number): string {
 
 /** One sentence for screen readers: how many peers and links, and the busiest link. */
 export function describeGraph(g: MeshGraph): string {
-  const peers = `${g.nodes.length} peer${g.nodes.length === 1 ? '' : 's'}`;
+  const sites = new Set(g.nodes.flatMap((n) => (n.site === undefined ? [] : [n.site])));
+  const peers = `${g.nodes.length} peer${g.nodes.length === 1 ? '' : 's'}${sites.size > 0 ? ` in ${sites.size} site${sites.size === 1 ? '' : 's'}` : ''}`;
   if (g.edges.length === 0) return `Mesh of ${peers}, no links yet.`;
   const name = (id: string) => g.nodes.find((n) => n.id === id)?.name ?? id;
   const busiest = g.edges.reduce((a, b) => (b.busy > a.busy ? b : a));

@@ -34,12 +34,13 @@ describe('parsePageParams', () => {
 
   it('takes every knob when valid', () => {
     const p = joined(
-      '?room=r&name=p1&token=abc&slowdown=2.5&uplinkMbps=10&backend=cpu&strategy=bsp&model=cnn&dataset=fashion-mnist',
+      '?room=r&name=p1&token=abc&site=north-1&slowdown=2.5&uplinkMbps=10&backend=cpu&strategy=bsp&model=cnn&dataset=fashion-mnist',
     );
     expect(p).toEqual({
       room: 'r',
       name: 'p1',
       token: 'abc',
+      site: 'north-1',
       slowdown: 2.5,
       uplinkMbps: 10,
       backend: 'cpu',
@@ -62,6 +63,7 @@ describe('parsePageParams', () => {
     ['?room=r&dataset=cifar', 'dataset'],
     ['?room=r&backend=wasm', 'backend'],
     ['?room=r&token=', 'token'],
+    ['?room=r&site=a%20b', 'site'],
     ['?room=r&name=%20%20', 'name'],
     ['?room=r&name=a%00b', 'name'],
   ])('refuses %s with a message about %s', (query, key) => {

@@ -1,5 +1,5 @@
 /**
- * The join URL (DESIGN.md 7): `/?room=NAME&name=...&token=...&slowdown=2&uplinkMbps=10`,
+ * The join URL (DESIGN.md 7): `/?room=NAME&name=...&token=...&site=...&slowdown=2&uplinkMbps=10`,
  * plus `strategy`, `model` and `dataset` for a new room and `backend` to force one. For
  * benchmarks also `config` (a JSON object of any room config fields, for a new room) and
  * `testEverySec` (evaluate on the test split that often). Parsed and checked here, before
@@ -30,6 +30,8 @@ export interface JoinParams {
   readonly room: string;
   readonly name: string;
   readonly token?: string;
+  /** The micro-cloud (site) this tab is in (DESIGN.md 8). */
+  readonly site?: string;
   /** Compute slowdown, >= 1 (1: none). */
   readonly slowdown: number;
   /** Cap on each outgoing link, Mbit/s; undefined: no cap. */
@@ -108,6 +110,11 @@ export function parsePageParams(query: URLSearchParams, random: () => number): P
     errors.push(`token must be 1 to ${MAX_TOKEN_LENGTH} characters`);
   }
 
+  const site = get('site');
+  if (site !== undefined && !ROOM_PATTERN.test(site)) {
+    errors.push('site must be 1 to 64 letters, digits, "_" or "-"');
+  }
+
   let slowdown = 1;
   const rawSlowdown = get('slowdown');
   if (rawSlowdown !== undefined) {
@@ -163,6 +170,7 @@ export function parsePageParams(query: URLSearchParams, random: () => number): P
       room,
       name,
       ...(token === undefined ? {} : { token }),
+      ...(site === undefined ? {} : { site }),
       slowdown,
       ...(uplinkMbps === undefined ? {} : { uplinkMbps }),
       ...(backend === undefined ? {} : { backend }),

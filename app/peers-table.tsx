@@ -6,6 +6,7 @@
 
 import { For, Show } from 'solid-js';
 import { DASH, fixed, percent } from './format';
+import { groupBySite } from './mesh-model';
 import { slotColour } from './palette';
 import type { PeerRow } from './peer-rows';
 
@@ -33,6 +34,8 @@ export function PeersTable(props: {
   readonly colours: Readonly<Record<string, number>>;
 }) {
   const maxBatch = () => Math.max(1, ...props.rows.map((r) => r.batchSize ?? 0));
+  // Group headers only when someone declared a site: a plain room stays one list.
+  const sited = () => props.rows.some((r) => r.site !== undefined);
   return (
     // A focusable scroll box: on a phone the table scrolls sideways, with the keyboard too.
     <section class="table-scroll" tabindex="0" aria-label="Peers of the room">
@@ -66,77 +69,100 @@ export function PeersTable(props: {
             </th>
           </tr>
         </thead>
-        <tbody>
-          <For each={props.rows}>
-            {(row) => (
-              <tr
-                data-testid="peer-row"
-                data-peer-id={row.id}
-                data-name={row.name}
-                data-self={row.self ? 'true' : 'false'}
-                classList={{ self: row.self, silent: !row.reported }}
-              >
-                <th scope="row">
-                  <span
-                    class="swatch"
-                    style={{ background: slotColour(props.colours[row.id]) }}
-                    aria-hidden="true"
-                  />
-                  {row.name}
-                  <Show when={row.self}>
-                    <span class="tag">you</span>
-                  </Show>
-                  <Show when={row.paused}>
-                    <span class="tag tag-warn">paused</span>
-                  </Show>
-                  <Show when={row.site}>{(site) => <span class="note"> @{site()}</span>}</Show>
-                </th>
-                <td data-testid="row-kind" data-value={row.kind}>
-                  {row.kind}
-                </td>
-                <td
-                  data-testid="row-backend"
-                  data-value={row.backend ?? ''}
-                  title={row.backendNote}
-                  classList={{ noted: row.backendNote !== '' }}
-                >
-                  {row.backend ?? DASH}
-                  <Show when={row.backendNote !== ''}>
-                    <span class="sr-only">: {row.backendNote}</span>
-                  </Show>
-                </td>
-                <td data-testid="row-capacity" data-value={row.capacity ?? ''}>
-                  {row.capacity === undefined ? DASH : `${fixed(row.capacity, 0)}/s`}
-                </td>
-                <td data-testid="row-batch" data-value={row.batchSize ?? ''}>
-                  <Bar
-                    fraction={row.batchSize === undefined ? undefined : row.batchSize / maxBatch()}
-                    shown={String(row.batchSize ?? DASH)}
-                  />
-                </td>
-                <td data-testid="row-weight" data-value={row.weight ?? ''}>
-                  <Bar fraction={row.weight} shown={fixed(row.weight, 2)} />
-                </td>
-                <td data-testid="row-step" data-value={row.step ?? ''}>
-                  {row.step ?? DASH}
-                </td>
-                <td
-                  data-testid="row-staleness"
-                  data-value={row.staleness ?? ''}
-                  classList={{ lagging: (row.staleness ?? 0) > LAGGING_STEPS }}
-                >
-                  {row.staleness ?? DASH}
-                </td>
-                <td data-testid="row-loss" data-value={row.loss ?? ''}>
-                  {fixed(row.loss, 3)}
-                </td>
-                <td data-testid="row-accuracy" data-value={row.accuracy ?? ''}>
-                  {percent(row.accuracy)}
-                </td>
-              </tr>
-            )}
-          </For>
-        </tbody>
+        <For each={groupBySite(props.rows)}>
+          {(group) => (
+            <tbody data-testid="site-group" data-site={group.site ?? ''}>
+              <Show when={sited()}>
+                <tr class="site-row">
+                  <th scope="rowgroup" colSpan={10}>
+                    {group.site === undefined ? 'no site' : `site ${group.site}`}
+                    <span class="note">
+                      {` · ${group.members.length} peer${group.members.length === 1 ? '' : 's'}`}
+                    </span>
+                  </th>
+                </tr>
+              </Show>
+              <For each={group.members}>
+                {(row) => (
+                  <tr
+                    data-testid="peer-row"
+                    data-peer-id={row.id}
+                    data-name={row.name}
+                    data-self={row.self ? 'true' : 'false'}
+                    classList={{ self: row.self, silent: !row.reported }}
+                  >
+                    <th scope="row">
+                      <span
+                        class="swatch"
+                        style={{ background: slotColour(props.colours[row.id]) }}
+                        aria-hidden="true"
+                      />
+                      {row.name}
+                      <Show when={row.self}>
+                        <span class="tag">you</span>
+                      </Show>
+                      <Show when={row.paused}>
+                        <span class="tag tag-warn">paused</span>
+                      </Show>
+                      <Show when={row.site}>
+                        {(site) => (
+                          <span class="note" data-testid="row-site">
+                            {' '}
+                            @{site()}
+                          </span>
+                        )}
+                      </Show>
+                    </th>
+                    <td data-testid="row-kind" data-value={row.kind}>
+                      {row.kind}
+                    </td>
+                    <td
+                      data-testid="row-backend"
+                      data-value={row.backend ?? ''}
+                      title={row.backendNote}
+                      classList={{ noted: row.backendNote !== '' }}
+                    >
+                      {row.backend ?? DASH}
+                      <Show when={row.backendNote !== ''}>
+                        <span class="sr-only">: {row.backendNote}</span>
+                      </Show>
+                    </td>
+                    <td data-testid="row-capacity" data-value={row.capacity ?? ''}>
+                      {row.capacity === undefined ? DASH : `${fixed(row.capacity, 0)}/s`}
+                    </td>
+                    <td data-testid="row-batch" data-value={row.batchSize ?? ''}>
+                      <Bar
+                        fraction={
+                          row.batchSize === undefined ? undefined : row.batchSize / maxBatch()
+                        }
+                        shown={String(row.batchSize ?? DASH)}
+                      />
+                    </td>
+                    <td data-testid="row-weight" data-value={row.weight ?? ''}>
+                      <Bar fraction={row.weight} shown={fixed(row.weight, 2)} />
+                    </td>
+                    <td data-testid="row-step" data-value={row.step ?? ''}>
+                      {row.step ?? DASH}
+                    </td>
+                    <td
+                      data-testid="row-staleness"
+                      data-value={row.staleness ?? ''}
+                      classList={{ lagging: (row.staleness ?? 0) > LAGGING_STEPS }}
+                    >
+                      {row.staleness ?? DASH}
+                    </td>
+                    <td data-testid="row-loss" data-value={row.loss ?? ''}>
+                      {fixed(row.loss, 3)}
+                    </td>
+                    <td data-testid="row-accuracy" data-value={row.accuracy ?? ''}>
+                      {percent(row.accuracy)}
+                    </td>
+                  </tr>
+                )}
+              </For>
+            </tbody>
+          )}
+        </For>
       </table>
       <Show when={props.rows.length === 0}>
         <p class="note">No peers listed yet: they appear once this peer has joined.</p>

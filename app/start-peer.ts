@@ -28,6 +28,7 @@ export function startPeer(p: JoinParams): MeshPeer {
     name: p.name,
     kind: 'browser',
     ...(p.token === undefined ? {} : { token: p.token }),
+    ...(p.site === undefined ? {} : { site: p.site }),
     config: p.config,
     ...(resumePeerId === undefined ? {} : { resumePeerId }),
     emulation: {

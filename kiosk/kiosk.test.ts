@@ -3,11 +3,9 @@
  * the real signaling server, with its exit codes, its state directory and its own data.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiRoom, waitFor } from '../mesh/node/test-peers';
 import { nodeCheckpointKey } from '../mesh/node/trainer';
@@ -15,13 +13,9 @@ import { createToken, type SignalingServer, startSignalingServer } from '../sign
 import { encodeCheckpoint } from '../worker/checkpoint';
 import { encodeIdx } from '../worker/data';
 import { IDENTITY_FILE } from './identity';
+import { type KioskProcess, spawnKiosk } from './test-support';
 
-interface Kiosk {
-  readonly process: ChildProcess;
-  readonly lines: Record<string, unknown>[];
-  readonly stderr: string[];
-  readonly exited: Promise<number | null>;
-}
+type Kiosk = KioskProcess;
 
 const running: Kiosk[] = [];
 const dirs: string[] = [];
@@ -37,22 +31,7 @@ afterEach(async () => {
 });
 
 function kiosk(args: string[], env: Record<string, string> = {}): Kiosk {
-  const child = spawn(process.execPath, ['bin/dlion.mjs', 'kiosk', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const lines: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      stderr.push(`stdout (not JSON): ${line}`);
-    }
-  });
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  const k = { process: child, lines, stderr, exited };
+  const k = spawnKiosk(args, env);
   running.push(k);
   return k;
 }
