@@ -19,6 +19,7 @@ import { startServer } from '../playwright/server';
 import type { BackendName } from '../worker/backend';
 import type { ModelName } from '../worker/model';
 import { loadNodeData } from '../worker/node/data';
+import { dawnAdapter as dawnAdapterName, installDawnGpu } from '../worker/node/dawn';
 import type { OptimizerConfig } from '../worker/optimizer';
 import { createTrainer } from '../worker/trainer';
 
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
 const MODELS: readonly ModelName[] = args.quick ? ['mlp'] : ['mlp', 'cnn', 'cnn-large'];
 const BATCHES = [32, 128] as const;
 const BROWSER_BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'cpu'];
+const NODE_BACKENDS: readonly BackendName[] = ['cpu', 'webgpu'];
 const WARMUP = args.quick ? 2 : 3;
 const STEPS = args.quick ? 5 : 15;
 /** Per row: stop measuring after this long once 3 steps are in (slow CNNs on a CPU). */
@@ -153,59 +155,92 @@ async function benchChromium(rows: Row[]): Promise<string> {
   }
 }
 
+/**
+ * Node rows: the cpu backend, and WebGPU through Dawn (what `dlion kiosk --backend auto` uses
+ * when the box has a Vulkan driver; here that is Mesa's lavapipe, a CPU renderer).
+ */
 async function benchNode(rows: Row[]): Promise<void> {
   const data = await loadNodeData(DATA);
-  for (const model of MODELS) {
-    for (const batch of BATCHES) {
-      const trainer = await createTrainer(
-        { model, seed: DATA.seed, peerIndex: 0, optimizer: OPTIMIZER, backend: 'cpu' },
-        data,
-      );
-      const warm: { computeMs: number; roundTripMs: number }[] = [];
-      const measured: { computeMs: number; roundTripMs: number }[] = [];
-      let spent = 0;
-      for (let i = 0; i < WARMUP + STEPS; i++) {
-        if (measured.length >= 3 && spent >= BUDGET_MS) break;
-        const t0 = performance.now();
-        const step = await trainer.step(batch);
-        if (!step.ok) throw step.error;
-        const applied = trainer.apply(step.value.gradient);
-        if (!applied.ok) throw applied.error;
-        const record = { computeMs: step.value.computeMs, roundTripMs: performance.now() - t0 };
-        if (i < WARMUP) warm.push(record);
-        else {
-          measured.push(record);
-          spent += record.roundTripMs;
+  const dawnMissing = await installDawnGpu();
+  for (const backend of NODE_BACKENDS) {
+    for (const model of MODELS) {
+      for (const batch of BATCHES) {
+        if (backend === 'webgpu' && dawnMissing !== undefined) {
+          rows.push(failedRow('node', backend, model, batch, dawnMissing));
+          continue;
         }
+        await benchNodeRow(rows, data, backend, model, batch);
       }
-      trainer.dispose();
-      const row = rowOf('node', 'cpu', model, batch, measured);
-      log(`node cpu ${model} b=${batch}: ${row.computeMs.toFixed(1)} ms/step (${row.steps} steps)`);
-      rows.push(row);
     }
   }
+}
+
+async function benchNodeRow(
+  rows: Row[],
+  data: Awaited<ReturnType<typeof loadNodeData>>,
+  backend: BackendName,
+  model: ModelName,
+  batch: number,
+): Promise<void> {
+  const trainer = await createTrainer(
+    { model, seed: DATA.seed, peerIndex: 0, optimizer: OPTIMIZER, backend },
+    data,
+  );
+  const warm: { computeMs: number; roundTripMs: number }[] = [];
+  const measured: { computeMs: number; roundTripMs: number }[] = [];
+  let spent = 0;
+  for (let i = 0; i < WARMUP + STEPS; i++) {
+    if (measured.length >= 3 && spent >= BUDGET_MS) break;
+    const t0 = performance.now();
+    const step = await trainer.step(batch);
+    if (!step.ok) throw step.error;
+    const applied = trainer.apply(step.value.gradient);
+    if (!applied.ok) throw applied.error;
+    const record = { computeMs: step.value.computeMs, roundTripMs: performance.now() - t0 };
+    if (i < WARMUP) warm.push(record);
+    else {
+      measured.push(record);
+      spent += record.roundTripMs;
+    }
+  }
+  trainer.dispose();
+  const row = rowOf('node', backend, model, batch, measured);
+  log(
+    `node ${backend} ${model} b=${batch}: ${row.computeMs.toFixed(1)} ms/step (${row.steps} steps)`,
+  );
+  rows.push(row);
 }
 
 const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 const rows: Row[] = [];
+const dawnReason = await installDawnGpu();
+const dawnAdapter =
+  dawnReason === undefined
+    ? `no GPU (Dawn's WebGPU adapter: ${dawnAdapterName()})`
+    : `no GPU (no Dawn WebGPU adapter: ${dawnReason})`;
 const chromiumVersion = await benchChromium(rows);
 await benchNode(rows);
 
 const order = (r: Row) =>
   MODELS.indexOf(r.model) * 100 +
-  (r.runtime === 'chromium' ? BROWSER_BACKENDS.indexOf(r.backend) : 3) * 10 +
+  (r.runtime === 'chromium'
+    ? BROWSER_BACKENDS.indexOf(r.backend)
+    : 3 + NODE_BACKENDS.indexOf(r.backend)) *
+    10 +
   r.batch / 1000;
 rows.sort((a, b) => order(a) - order(b));
 
 const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
 console.log(`# Trainer: ms per step${args.quick ? ' (quick)' : ''}\n`);
 console.log(
-  `Machine: ${cpu}, ${cpus().length} cores, no GPU; Node ${process.version}, Chromium ${chromiumVersion} (Debian, headless).`,
+  `Machine: ${cpu}, ${cpus().length} cores, ${dawnAdapter}; Node ${process.version}, Chromium ${chromiumVersion} (Debian, headless).`,
 );
 console.log(
   "NOTE: there is no GPU here. Chromium's WebGPU and WebGL run on SwiftShader, a software\n" +
-    'renderer on the CPU: those rows measure SwiftShader, not a graphics card.',
+    'renderer on the CPU: those rows measure SwiftShader, not a graphics card. Node webgpu rows\n' +
+    "run tfjs' WebGPU backend through Dawn (the webgpu package, as `dlion kiosk --backend auto`)\n" +
+    'on the Vulkan driver present: without a GPU that is Mesa lavapipe, also on the CPU.',
 );
 console.log(
   `Each row: ${WARMUP} warm-up steps, then the median of up to ${STEPS} steps (fewer where a row passed ` +
@@ -218,7 +253,11 @@ console.log(
 console.log('|---|---|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const backend =
-    r.runtime === 'chromium' && r.backend !== 'cpu' ? `${r.backend} (SwiftShader)` : r.backend;
+    r.backend === 'cpu'
+      ? r.backend
+      : r.runtime === 'chromium'
+        ? `${r.backend} (SwiftShader)`
+        : `${r.backend} (Dawn)`;
   const cells = r.error
     ? [r.model, r.runtime, backend, r.batch, 0, `failed: ${r.error}`, '', '']
     : [

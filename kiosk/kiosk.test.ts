@@ -180,6 +180,37 @@ describe('dlion kiosk', () => {
     expect(errorLine(nobody)).toMatch(/was not reached within 2 s/);
   }, 90_000);
 
+  it('--backend auto says which backend it took and why; --backend webgpu never falls back', async () => {
+    const base = await startServer();
+    const auto = kiosk(['--server', base, '--room', room(), '--max-steps', '3']);
+    expect(await auto.exited).toBe(0);
+    const chosen = auto.lines.find((l) => l.type === 'backend')!;
+    expect(chosen.requested).toBe('auto');
+    expect(['webgpu', 'cpu']).toContain(chosen.backend);
+    const forced = kiosk([
+      '--server',
+      base,
+      '--room',
+      room(),
+      '--max-steps',
+      '3',
+      '--backend',
+      'webgpu',
+    ]);
+    const code = await forced.exited;
+    if (chosen.backend === 'webgpu') {
+      // An adapter exists (a Vulkan driver: a GPU's, or Mesa's lavapipe): forced works too.
+      expect(chosen.why).toBe('WebGPU adapter found through Dawn');
+      expect(code).toBe(0);
+      expect(forced.lines.find((l) => l.type === 'backend')?.backend).toBe('webgpu');
+    } else {
+      // No adapter: auto fell back and said why; forced fails and says why.
+      expect(chosen.why).toMatch(/^webgpu: /);
+      expect(code).toBe(1);
+      expect(JSON.stringify(forced.lines)).toMatch(/webgpu was asked for but cannot start/);
+    }
+  }, 120_000);
+
   it("trains on the box's own IDX files and reports on its own test files", async () => {
     const base = await startServer();
     const dataDir = tempDir('dlion-data-');

@@ -11,6 +11,10 @@ interface DawnModule {
 }
 
 let installed: Promise<string | undefined> | undefined;
+let adapterDescription: string | undefined;
+
+/** The adapter Dawn found (vendor, device, driver), once installDawnGpu succeeded. */
+export const dawnAdapter = (): string | undefined => adapterDescription;
 
 /**
  * Makes `navigator.gpu` a Dawn GPU when an adapter exists. Resolves undefined when WebGPU is
@@ -35,10 +39,15 @@ async function install(): Promise<string | undefined> {
   } catch (e) {
     return `Dawn could not start: ${(e as Error).message.split('\n')[0]}`;
   }
-  const adapter = await gpu.requestAdapter().catch(() => null);
+  const adapter = (await gpu.requestAdapter().catch(() => null)) as {
+    info?: { vendor?: string; device?: string; description?: string };
+  } | null;
   if (!adapter) {
     return 'Dawn found no WebGPU adapter (no Vulkan driver such as mesa-vulkan-drivers, or no GPU it supports)';
   }
+  const info = adapter.info;
+  adapterDescription =
+    [info?.vendor, info?.description || info?.device].filter((x) => x).join(': ') || 'unnamed';
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) Object.defineProperty(globalThis, k, { value: v, configurable: true });
   }
