@@ -36,6 +36,10 @@ export interface ServerArgs {
   evictAfterMs: number;
   statusTtlMs: number;
   limits: SignalingLimits;
+  /** Federation through Redis; undefined: a lone server (the default). */
+  redisUrl?: string;
+  serverId?: string;
+  memberTtlMs: number;
 }
 
 interface Setting {
@@ -91,6 +95,21 @@ export const SERVER_SETTINGS = {
     flag: 'status-ttl-ms',
     env: 'DLION_STATUS_TTL_MS',
     help: `how long a posted status is served (default ${DEFAULT_OPTIONS.statusTtlMs})`,
+  },
+  redis: {
+    flag: 'redis',
+    env: 'REDIS_URL',
+    help: 'redis://host:port: federate with every server on this Redis (rooms span them; default: none)',
+  },
+  serverId: {
+    flag: 'server-id',
+    env: 'DLION_SERVER_ID',
+    help: "this server's name in the federation (default host:port)",
+  },
+  memberTtlMs: {
+    flag: 'member-ttl-ms',
+    env: 'DLION_MEMBER_TTL_MS',
+    help: `federated peers of a dead server expire after this (default ${DEFAULT_OPTIONS.memberTtlMs})`,
   },
   maxRooms: {
     flag: 'max-rooms',
@@ -206,6 +225,14 @@ export function parseServerArgs(
       problems.push(`${where('iceServers')} is not JSON`);
     }
   }
+  const redisUrl = raw('redis');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    problems.push(`${where('redis')} must be a redis:// or rediss:// URL, not '${redisUrl}'`);
+  }
+  const serverId = raw('serverId');
+  if (serverId !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(serverId)) {
+    problems.push(`${where('serverId')} must be 1 to 128 letters, digits, and _ . : -`);
+  }
   const limits: SignalingLimits = {
     maxMessageBytes: num('maxMessageBytes', DEFAULT_LIMITS.maxMessageBytes, 1024, 64 * 1024 * 1024),
     messagesPerSecond: num('messagesPerSecond', DEFAULT_LIMITS.messagesPerSecond, 1),
@@ -224,7 +251,10 @@ export function parseServerArgs(
     heartbeatMs: num('heartbeatMs', DEFAULT_OPTIONS.heartbeatMs, 100, 600_000),
     evictAfterMs: num('evictAfterMs', DEFAULT_OPTIONS.evictAfterMs, 1),
     statusTtlMs: num('statusTtlMs', DEFAULT_OPTIONS.statusTtlMs, 1),
+    memberTtlMs: num('memberTtlMs', DEFAULT_OPTIONS.memberTtlMs, 300),
     limits,
+    ...(redisUrl !== undefined ? { redisUrl } : {}),
+    ...(serverId !== undefined ? { serverId } : {}),
     ...(secret !== undefined ? { secret } : {}),
     ...(tlsCertPath !== undefined ? { tlsCertPath } : {}),
     ...(tlsKeyPath !== undefined ? { tlsKeyPath } : {}),
@@ -255,8 +285,11 @@ export async function loadServerOptions(
     heartbeatMs: args.heartbeatMs,
     evictAfterMs: args.evictAfterMs,
     statusTtlMs: args.statusTtlMs,
+    memberTtlMs: args.memberTtlMs,
     limits: args.limits,
     log,
+    ...(args.redisUrl !== undefined ? { redisUrl: args.redisUrl } : {}),
+    ...(args.serverId !== undefined ? { serverId: args.serverId } : {}),
     ...(args.secret !== undefined ? { secret: args.secret } : {}),
     ...(tls ? { tls } : {}),
   };
@@ -272,6 +305,7 @@ export function describeServerArgs(args: ServerArgs): string[] {
     `  ice servers   ${ice.length > 0 ? ice.join(', ') : 'none (peers connect on the local network only)'}`,
     `  dashboard     ${args.staticDir}`,
     `  heartbeat     every ${args.heartbeatMs} ms, evict after ${args.evictAfterMs} ms; status kept ${args.statusTtlMs} ms`,
+    `  federation    ${args.redisUrl !== undefined ? `Redis ${args.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} as ${args.serverId ?? 'host:port'}, members expire after ${args.memberTtlMs} ms` : 'off (one server, rooms in memory)'}`,
     `  limits        ${args.limits.maxRooms} rooms, ${args.limits.peersPerRoom} peers/room, ${args.limits.socketsPerAddress} sockets/address, ${args.limits.maxMessageBytes} B/message, ${args.limits.messagesPerSecond} msg/s (burst ${args.limits.burst}), close after ${args.limits.violationsBeforeClose} violations`,
   ];
 }

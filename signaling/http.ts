@@ -31,8 +31,10 @@ export interface HttpDeps {
   readonly staticDir: string;
   readonly uptimeSec: () => number;
   readonly metricsText: () => string;
-  /** The list for GET /api/rooms. */
-  readonly listRooms: () => unknown[];
+  /** /healthz: 'ok', or 'degraded' while a federated server cannot reach Redis. */
+  readonly health: () => { readonly status: 'ok' | 'degraded'; readonly redis: string };
+  /** The list for GET /api/rooms (the whole federation's when federated). */
+  readonly listRooms: () => unknown[] | Promise<unknown[]>;
   /** The body for GET /api/rooms/:room, undefined for an unknown room. */
   readonly describeRoom: (room: string) => unknown;
   readonly log: (line: string) => void;
@@ -61,7 +63,8 @@ export async function handleHttp(
     }
     const path = url.pathname;
     if (path === '/healthz') {
-      sendJson(res, 200, { ok: true, uptimeSec: deps.uptimeSec() });
+      // 200 while degraded too: the server still serves its own peers.
+      sendJson(res, 200, { ok: true, ...deps.health(), uptimeSec: deps.uptimeSec() });
       return;
     }
     if (path === '/metrics') {
@@ -69,7 +72,7 @@ export async function handleHttp(
       return;
     }
     if (path === '/api/rooms' || path === '/api/rooms/') {
-      sendJson(res, 200, { rooms: deps.listRooms() });
+      sendJson(res, 200, { rooms: await deps.listRooms() });
       return;
     }
     const roomMatch = ROOM_PATH.exec(path);
@@ -81,7 +84,7 @@ export async function handleHttp(
         sendJson(res, 400, { error: 'bad room name' });
         return;
       }
-      const body = deps.describeRoom(room);
+      const body = await deps.describeRoom(room);
       if (body === undefined) sendJson(res, 404, { error: 'no such room', room });
       else sendJson(res, 200, body);
       return;

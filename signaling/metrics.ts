@@ -30,8 +30,17 @@ export interface Gauges {
   sockets: number;
 }
 
+/** What a federated server adds: whether Redis answers, and the traffic through it. */
+export interface FederationGauges {
+  up: boolean;
+  sent: number;
+  received: number;
+  rejected: number;
+  remotePeers: number;
+}
+
 /** Prometheus text exposition format 0.0.4. */
-export function renderMetrics(m: Metrics, g: Gauges): string {
+export function renderMetrics(m: Metrics, g: Gauges, f?: FederationGauges): string {
   const memory = process.memoryUsage();
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
@@ -54,6 +63,24 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
     'Client messages or sockets refused, by error code.',
     [...m.rejects].map(([code, n]) => [`{reason="${code}"}`, n]),
   );
+  if (f !== undefined) {
+    metric('dlion_redis_up', 'gauge', 'Whether Redis answers (1) or not (0: degraded).', [
+      ['', f.up ? 1 : 0],
+    ]);
+    metric('dlion_federation_peers', 'gauge', "Other servers' peers in this server's rooms.", [
+      ['', f.remotePeers],
+    ]);
+    metric('dlion_federation_signals_total', 'counter', 'Signals relayed through Redis.', [
+      ['{direction="sent"}', f.sent],
+      ['{direction="received"}', f.received],
+    ]);
+    metric(
+      'dlion_federation_rejected_total',
+      'counter',
+      'Messages or values read from Redis and refused.',
+      [['', f.rejected]],
+    );
+  }
   metric('process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
   metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]]);
   return `${lines.join('\n')}\n`;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import {
@@ -31,6 +32,13 @@ import {
   type SignalingErrorCode,
   type SignalingServerMessage,
 } from '../core';
+import {
+  createRedisFederation,
+  type FederatedMember,
+  type Federation,
+  type FederationEnvelope,
+  signalEnvelope,
+} from './federation';
 import { handleHttp } from './http';
 import { countReject, createMetrics, renderMetrics } from './metrics';
 import { createTokenBucket, type TokenBucket } from './rate-limit';
@@ -73,6 +81,15 @@ export interface SignalingOptions {
   statusTtlMs: number;
   limits: SignalingLimits;
   log: (line: string) => void;
+  /**
+   * Federation through Redis (DESIGN.md 8): rooms span every server that uses the same Redis.
+   * Undefined: one process with in-memory rooms, the embedded default.
+   */
+  redisUrl?: string;
+  /** This server's name in the federation (shown per peer by the API); default host:port. */
+  serverId?: string;
+  /** Federated members expire this long after their server's last refresh. */
+  memberTtlMs: number;
 }
 
 /** What startSignalingServer takes: any option, and any subset of the limits. */
@@ -86,6 +103,8 @@ export interface SignalingServer {
   /** ws(s)://host:port/ws */
   readonly wsUrl: string;
   readonly port: number;
+  /** This server's name in the federation; undefined without Redis. */
+  readonly serverId: string | undefined;
   /** Stops listening, closes every socket with 1001 (going away); safe to call twice. */
   close(): Promise<void>;
 }
@@ -109,8 +128,11 @@ export const DEFAULT_OPTIONS: Readonly<Omit<SignalingOptions, 'limits' | 'log'>>
   heartbeatMs: 5000,
   evictAfterMs: 15_000,
   statusTtlMs: 30_000,
+  memberTtlMs: 15_000,
 });
 
+/** How long a federated server waits for Redis at start before it starts degraded. */
+const FEDERATION_START_MS = 3000;
 /** How long close() waits for peers to finish the close handshake before cutting them off. */
 const CLOSE_DEADLINE_MS = 2000;
 /** A client that stops reading is cut off once this much is queued for it. */
@@ -127,7 +149,10 @@ interface Room {
   readonly name: RoomName;
   readonly config: RoomConfig;
   readonly createdAtMs: number;
+  /** The peers on this server's sockets. */
   readonly peers: Map<PeerId, Peer>;
+  /** The room's peers on other servers of the federation, as Redis last said. */
+  readonly remote: Map<PeerId, FederatedMember>;
 }
 
 interface Peer {
@@ -146,6 +171,8 @@ interface Conn {
   lastSeenMs: number;
   violations: number;
   peer?: Peer | undefined;
+  /** A hello is being admitted (federated joins wait on Redis): a second one is refused. */
+  joining: boolean;
   /** Set once a fatal error was sent: later frames are ignored. */
   done: boolean;
 }
@@ -185,6 +212,12 @@ function resolveOptions(opts: SignalingStartOptions): SignalingOptions {
   }
   if (!isPositiveInt(o.evictAfterMs)) throw new RangeError('evictAfterMs must be positive');
   if (!isPositiveInt(o.statusTtlMs)) throw new RangeError('statusTtlMs must be positive');
+  if (!isPositiveInt(o.memberTtlMs) || o.memberTtlMs < 300) {
+    throw new RangeError('memberTtlMs must be an integer >= 300');
+  }
+  if (o.serverId !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(o.serverId)) {
+    throw new RangeError('serverId must be 1 to 128 letters, digits, and _ . : -');
+  }
   if (o.secret !== undefined && o.secret.length === 0) {
     throw new RangeError('secret must not be empty (leave it out for an open server)');
   }
@@ -284,9 +317,21 @@ export async function startSignalingServer(
     room.peers.delete(info.id);
     livePeers.delete(info.id);
     peer.conn.peer = undefined;
-    if (room.peers.size === 0) rooms.delete(room.name);
+    if (federation !== undefined) {
+      const leaving = federation.leave(room.name, info.id, reason);
+      inFlight.add(leaving);
+      void leaving.finally(() => inFlight.delete(leaving));
+    }
+    if (room.peers.size === 0) dropRoom(room);
     else broadcast(room, { type: 'sig/peer-left', peerId: info.id, reason });
     log(`signaling: ${room.name}: ${info.id} (${info.name}) left: ${reason}`);
+  };
+
+  /** Forgets a room that has no peer on this server (the federation may still hold it). */
+  const dropRoom = (room: Room): void => {
+    if (rooms.get(room.name) !== room) return;
+    rooms.delete(room.name);
+    federation?.unsubscribe(room.name);
   };
 
   const newPeerId = (): PeerId => {
@@ -297,7 +342,7 @@ export async function startSignalingServer(
   };
 
   const join = (conn: Conn, hello: SignalingClientMessageOf<'sig/hello'>): void => {
-    if (conn.peer) {
+    if (conn.peer || conn.joining) {
       violation(conn, 'invalid-message', 'already joined: one hello per socket');
       return;
     }
@@ -321,50 +366,158 @@ export async function startSignalingServer(
         return;
       }
     }
-    let room = rooms.get(hello.room);
-    if (!room) {
+    let proposed = DEFAULT_ROOM_CONFIG;
+    if (!rooms.has(hello.room)) {
       if (rooms.size >= limits.maxRooms) {
         fail(conn, 'too-many-rooms', `this server holds at most ${limits.maxRooms} rooms`);
         return;
       }
-      let config = DEFAULT_ROOM_CONFIG;
       if (hello.config !== undefined) {
         const parsed = parseRoomConfig(hello.config);
         if (!parsed.ok) {
           fail(conn, 'config-invalid', parsed.error.message, parsed.error.issues);
           return;
         }
-        config = parsed.value;
+        proposed = parsed.value;
       }
-      // Registered below, together with its first peer: no await in between.
-      room = { name: hello.room, config, createdAtMs: Date.now(), peers: new Map() };
     }
+    if (federation === undefined) {
+      admitLocally(conn, hello, proposed);
+      return;
+    }
+    conn.joining = true;
+    admitFederated(conn, hello, proposed)
+      .catch((e: unknown) => {
+        countReject(metrics, 'internal');
+        log(`signaling: federated join failed: ${e instanceof Error ? e.stack : String(e)}`);
+        fail(conn, 'internal', 'internal error while joining');
+      })
+      .finally(() => {
+        conn.joining = false;
+      });
+  };
+
+  /** The room of this server named `name`, made with `config` when there is none yet. */
+  const roomFor = (name: RoomName, config: RoomConfig): Room =>
+    rooms.get(name) ?? {
+      name,
+      config,
+      createdAtMs: Date.now(),
+      peers: new Map(),
+      remote: new Map(),
+    };
+
+  /** The peer id to hand out: the one asked for unless it is live here, else a fresh one. */
+  const pickId = (wanted: string | undefined): PeerId =>
+    wanted !== undefined && !livePeers.has(asPeerId(wanted)) ? asPeerId(wanted) : newPeerId();
+
+  const infoOf = (id: PeerId, hello: SignalingClientMessageOf<'sig/hello'>): PeerInfo => ({
+    id,
+    name: hello.name,
+    kind: hello.kind,
+    ...(hello.site !== undefined ? { site: hello.site } : {}),
+  });
+
+  /** One process, rooms in memory: everything is decided here, with no await in between. */
+  const admitLocally = (
+    conn: Conn,
+    hello: SignalingClientMessageOf<'sig/hello'>,
+    proposed: RoomConfig,
+  ): void => {
     // A joiner's config is ignored: the creator's is fixed for the room's life.
+    const room = roomFor(hello.room, proposed);
     const capacity = Math.min(limits.peersPerRoom, room.config.maxPeers);
-    if (room.peers.size >= capacity) {
+    if (room.peers.size + room.remote.size >= capacity) {
       fail(conn, 'room-full', `room '${room.name}' is full (${capacity} peers)`);
       return;
     }
-    const wanted = hello.resume?.peerId;
     // Never hijack: a live id is not handed to a second socket.
-    const id = wanted !== undefined && !livePeers.has(wanted) ? wanted : newPeerId();
-    const info: PeerInfo = {
-      id,
-      name: hello.name,
-      kind: hello.kind,
-      ...(hello.site !== undefined ? { site: hello.site } : {}),
+    const info = infoOf(pickId(hello.resume?.peerId), hello);
+    seat(conn, room, info, lowestFreeSlot(room));
+  };
+
+  /**
+   * A federated join: the room's config from Redis (created there once), the slot and the
+   * capacity decided by one atomic script, the other servers' peers listed in the welcome.
+   * While Redis is down the server admits the peer on its own, as a lone server would.
+   */
+  const admitFederated = async (
+    conn: Conn,
+    hello: SignalingClientMessageOf<'sig/hello'>,
+    proposed: RoomConfig,
+  ): Promise<void> => {
+    const fed = federation!;
+    const local = rooms.get(hello.room);
+    const config = local?.config ?? (await fed.roomConfig(hello.room, proposed)) ?? proposed;
+    if (conn.done) return;
+    const capacity = Math.min(limits.peersPerRoom, config.maxPeers);
+    // Listen to the room before registering in it: a peer that joins on another server
+    // right after us sends its offer through the channel, and it must find us listening.
+    const room = roomFor(hello.room, config);
+    rooms.set(room.name, room);
+    await fed.subscribe(room.name);
+    const giveUp = () => {
+      if (room.peers.size === 0) dropRoom(room);
     };
-    const others = [...room.peers.values()].map((p) => p.info);
-    const slot = lowestFreeSlot(room);
+    let id = pickId(hello.resume?.peerId);
+    let outcome = await fed.join(hello.room, infoOf(id, hello), capacity, config.maxPeers);
+    if (outcome?.kind === 'taken') {
+      id = newPeerId();
+      outcome = await fed.join(hello.room, infoOf(id, hello), capacity, config.maxPeers);
+    }
+    if (outcome === undefined) {
+      // Redis is down: serve this server's own peers, as one process would.
+      if (!conn.done) admitLocally(conn, hello, config);
+      giveUp();
+      return;
+    }
+    if (outcome.kind !== 'joined') {
+      fail(conn, 'room-full', `room '${hello.room}' is full (${capacity} peers)`);
+      giveUp();
+      return;
+    }
+    if (conn.done || conn.ws.readyState !== conn.ws.OPEN) {
+      void fed.leave(hello.room, id, 'left');
+      giveUp();
+      return;
+    }
+    const members = await fed.members(room.name);
+    for (const m of members ?? []) {
+      if (m.info.id !== id && m.server !== fed.serverId && !room.peers.has(m.info.id)) {
+        room.remote.set(m.info.id, m);
+      }
+    }
+    if (conn.done || conn.ws.readyState !== conn.ws.OPEN) {
+      void fed.leave(room.name, id, 'left');
+      giveUp();
+      return;
+    }
+    const info = infoOf(id, hello);
+    seat(conn, room, info, outcome.slot);
+    void fed.publish(room.name, {
+      v: 1,
+      kind: 'joined',
+      server: fed.serverId,
+      peer: info,
+      slot: outcome.slot,
+    });
+  };
+
+  /** Registers the peer in its room and welcomes it; tells the room's other local peers. */
+  const seat = (conn: Conn, room: Room, info: PeerInfo, slot: number): void => {
+    const others = [
+      ...[...room.peers.values()].map((p) => p.info),
+      ...[...room.remote.values()].map((m) => m.info),
+    ];
     const peer: Peer = { info, room, conn, slot };
     rooms.set(room.name, room);
-    room.peers.set(id, peer);
-    livePeers.set(id, peer);
+    room.peers.set(info.id, peer);
+    livePeers.set(info.id, peer);
     conn.peer = peer;
     send(conn, {
       type: 'sig/welcome',
       protocol: PROTOCOL_VERSION,
-      peerId: id,
+      peerId: info.id,
       room: room.name,
       config: room.config,
       slot,
@@ -372,9 +525,9 @@ export async function startSignalingServer(
       iceServers: o.iceServers,
       heartbeatMs: o.heartbeatMs,
     });
-    broadcast(room, { type: 'sig/peer-joined', peer: info }, id);
+    broadcast(room, { type: 'sig/peer-joined', peer: info }, info.id);
     log(
-      `signaling: ${room.name}: ${id} (${info.name}, ${info.kind}) joined from ${conn.address}, slot ${slot}`,
+      `signaling: ${room.name}: ${info.id} (${info.name}, ${info.kind}) joined from ${conn.address}, slot ${slot}`,
     );
   };
 
@@ -441,6 +594,22 @@ export async function startSignalingServer(
         return;
       case 'sig/signal': {
         const target = peer.room.peers.get(msg.to);
+        const remote = target === undefined ? peer.room.remote.get(msg.to) : undefined;
+        if (remote !== undefined && federation !== undefined) {
+          metrics.relayed += 1;
+          fedStats.sent += 1;
+          void federation.publishSignal(
+            remote.server,
+            signalEnvelope(
+              federation.serverId,
+              peer.room.name,
+              peer.info.id,
+              remote.info.id,
+              msg.data,
+            ),
+          );
+          return;
+        }
         if (!target || target === peer) {
           // Not a violation: the target may have left a moment ago. Counted all the same.
           sendError(conn, 'unknown-peer', `no peer '${msg.to}' in room '${peer.room.name}'`, false);
@@ -461,6 +630,14 @@ export async function startSignalingServer(
           return;
         }
         peer.status = { value: msg.status, atMs: t };
+        if (federation !== undefined) {
+          void federation.status(peer.room.name, {
+            server: federation.serverId,
+            info: peer.info,
+            slot: peer.slot,
+            status: msg.status,
+          });
+        }
         return;
       }
       case 'sig/leave':
@@ -524,6 +701,7 @@ export async function startSignalingServer(
       bucket: createTokenBucket(limits.messagesPerSecond, limits.burst, now()),
       lastSeenMs: now(),
       violations: 0,
+      joining: false,
       done: false,
     };
     ws.on('error', (e: Error & { code?: string }) => {
@@ -571,36 +749,250 @@ export async function startSignalingServer(
   }, sweepMs);
   sweep.unref();
 
+  // ---- federation -----------------------------------------------------------------------
+
+  const fedStats = { sent: 0, received: 0, rejected: 0 };
+  const rejectFederated = (what: string) => {
+    fedStats.rejected += 1;
+    log(`signaling: refused from the federation: ${what}`);
+  };
+
+  /** Adds a peer of another server to the room's view and tells the local peers. */
+  const addRemote = (room: Room, m: FederatedMember): void => {
+    const known = room.remote.has(m.info.id);
+    room.remote.set(m.info.id, m);
+    if (!known) broadcast(room, { type: 'sig/peer-joined', peer: m.info });
+  };
+
+  const dropRemote = (room: Room, id: PeerId, reason: PeerLeftReason): void => {
+    if (!room.remote.delete(id)) return;
+    broadcast(room, { type: 'sig/peer-left', peerId: id, reason });
+  };
+
+  /** Checks a relayed signal against the room as Redis has it: sender and target must be real. */
+  const deliverSignal = async (
+    room: Room,
+    env: Extract<FederationEnvelope, { kind: 'signal' }>,
+  ): Promise<void> => {
+    const target = room.peers.get(env.to);
+    if (target === undefined) {
+      // Gone a moment ago, or never ours: counted, as a socket's signal to nobody is.
+      rejectFederated(`signal for ${env.to}, who is not a peer of this server in ${room.name}`);
+      return;
+    }
+    let from = room.remote.get(env.from);
+    if (from === undefined) {
+      // Its join may not have reached us yet: ask Redis rather than drop an offer.
+      const member = (await federation?.members(room.name))?.find((m) => m.info.id === env.from);
+      if (member !== undefined && member.server === env.server && !room.peers.has(env.from)) {
+        addRemote(room, member);
+        from = member;
+      }
+    }
+    if (from === undefined || from.server !== env.server) {
+      rejectFederated(
+        `signal from ${env.from}, who is not a peer of ${env.server} in ${room.name}`,
+      );
+      return;
+    }
+    fedStats.received += 1;
+    metrics.relayed += 1;
+    send(target.conn, { type: 'sig/signal', from: env.from, data: env.data });
+  };
+
+  const onEnvelope = (roomName: string, env: FederationEnvelope): void => {
+    const room = rooms.get(roomName);
+    if (room === undefined) return;
+    switch (env.kind) {
+      case 'joined':
+        if (room.peers.has(env.peer.id) || livePeers.has(env.peer.id)) {
+          rejectFederated(`${env.server} announced ${env.peer.id}, a peer of this server`);
+          return;
+        }
+        addRemote(room, { server: env.server, info: env.peer, slot: env.slot });
+        return;
+      case 'left':
+        if (room.remote.get(env.peerId)?.server === env.server) {
+          dropRemote(room, env.peerId, env.reason);
+        }
+        return;
+      case 'signal':
+        deliverSignal(room, env).catch((e: unknown) =>
+          log(`signaling: federated signal: ${e instanceof Error ? e.message : String(e)}`),
+        );
+        return;
+    }
+  };
+
+  /**
+   * Every third of the member TTL: keep this server's peers alive in Redis, and bring each
+   * room's view of the other servers' peers up to date (a dead server's peers expire here).
+   */
+  const resync = async (): Promise<void> => {
+    const fed = federation;
+    if (fed === undefined || !fed.up()) return;
+    const mine = new Map([...rooms].map(([name, r]) => [name, [...r.peers.keys()]]));
+    await fed.refresh(mine);
+    for (const room of [...rooms.values()]) {
+      const members = await fed.members(room.name);
+      if (members === undefined) return;
+      const seen = new Set<PeerId>();
+      for (const m of members) {
+        if (m.server === fed.serverId || room.peers.has(m.info.id)) continue;
+        seen.add(m.info.id);
+        addRemote(room, m);
+      }
+      for (const id of [...room.remote.keys()]) if (!seen.has(id)) dropRemote(room, id, 'timeout');
+    }
+  };
+
+  /** Redis is back (perhaps empty, after a restart): register our peers again and resync. */
+  const rejoinFederation = async (): Promise<void> => {
+    const fed = federation;
+    if (fed === undefined) return;
+    for (const room of [...rooms.values()]) {
+      await fed.subscribe(room.name);
+      for (const p of [...room.peers.values()]) {
+        const member = {
+          server: fed.serverId,
+          info: p.info,
+          slot: p.slot,
+          ...(p.status === undefined ? {} : { status: p.status.value }),
+        };
+        await fed.reregister(room.name, member, room.config);
+        await fed.publish(room.name, {
+          v: 1,
+          kind: 'joined',
+          server: fed.serverId,
+          peer: p.info,
+          slot: p.slot,
+        });
+      }
+    }
+    await resync();
+  };
+
+  let federation: Federation | undefined;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  /** Leaves still being written to Redis: close() waits for them. */
+  const inFlight = new Set<Promise<void>>();
+  const startFederation = (serverId: string) => {
+    if (o.redisUrl === undefined) return;
+    federation = createRedisFederation({
+      url: o.redisUrl,
+      serverId,
+      memberTtlMs: o.memberTtlMs,
+      log,
+      events: {
+        onEnvelope: (room, env) => guarded(undefined, 'federation', () => onEnvelope(room, env)),
+        onReady: () => {
+          rejoinFederation().catch((e: unknown) =>
+            log(
+              `signaling: rejoining the federation: ${e instanceof Error ? e.message : String(e)}`,
+            ),
+          );
+        },
+        onRejected: rejectFederated,
+      },
+    });
+    resyncTimer = setInterval(
+      () => {
+        resync().catch((e: unknown) =>
+          log(`signaling: federation resync: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      },
+      Math.max(100, Math.floor(o.memberTtlMs / 3)),
+    );
+    resyncTimer.unref();
+  };
+
   // ---- HTTP -----------------------------------------------------------------------------
 
-  const describeRoom = (name: string): unknown => {
+  /** A local peer as the API shows it: its last status while fresh, else who it is. */
+  const shown = (p: Peer, t: number): PeerInfo | PeerStatus =>
+    p.status && t - p.status.atMs <= o.statusTtlMs ? p.status.value : p.info;
+
+  const describeRoom = async (name: string): Promise<unknown> => {
     const room = rooms.get(name);
-    if (!room) return undefined;
     const t = now();
+    const fed = federation;
+    if (fed === undefined) {
+      if (!room) return undefined;
+      return {
+        room: room.name,
+        config: room.config,
+        createdAt: new Date(room.createdAtMs).toISOString(),
+        peers: [...room.peers.values()].map((p) => shown(p, t)),
+      };
+    }
+    // Federated: the whole room, whichever server each peer is attached to.
+    const members = await fed.members(name);
+    const local = [...(room?.peers.values() ?? [])].map((p) => ({
+      ...shown(p, t),
+      server: fed.serverId,
+    }));
+    const remote = (members ?? [])
+      .filter((m) => m.server !== fed.serverId && !room?.peers.has(m.info.id))
+      .map((m) => ({ ...(m.status ?? m.info), server: m.server }));
+    if (local.length + remote.length === 0) return undefined;
+    const config = room?.config ?? (await fed.readConfig(name));
+    if (config === undefined) return undefined;
     return {
-      room: room.name,
-      config: room.config,
-      createdAt: new Date(room.createdAtMs).toISOString(),
-      peers: [...room.peers.values()].map((p) =>
-        p.status && t - p.status.atMs <= o.statusTtlMs ? p.status.value : p.info,
-      ),
+      room: name,
+      config,
+      ...(room === undefined ? {} : { createdAt: new Date(room.createdAtMs).toISOString() }),
+      ...(members === undefined
+        ? { federation: 'degraded: Redis unreachable, this server only' }
+        : {}),
+      peers: [...local, ...remote],
     };
   };
 
-  const listRooms = (): unknown[] =>
-    [...rooms.values()].map((r) => ({
-      room: r.name,
+  const listRooms = async (): Promise<unknown[]> => {
+    const local = [...rooms.values()].map((r) => ({
+      room: r.name as string,
       peers: r.peers.size,
       strategy: r.config.strategy,
       createdAt: new Date(r.createdAtMs).toISOString(),
     }));
+    const federated = await federation?.rooms();
+    if (federated === undefined) return local;
+    const byName = new Map(local.map((r) => [r.room, r]));
+    const out: unknown[] = federated.map((f) => ({
+      room: f.room,
+      peers: f.peers,
+      strategy: f.config.strategy,
+      ...(byName.has(f.room) ? { createdAt: byName.get(f.room)?.createdAt } : {}),
+    }));
+    const seen = new Set(federated.map((f) => f.room));
+    for (const r of local) if (!seen.has(r.room)) out.push(r);
+    return out;
+  };
 
   const staticDir = o.staticDir ?? 'dist/app';
   const httpDeps = {
     staticDir,
     uptimeSec: () => Math.floor((now() - startedAt) / 1000),
     metricsText: () =>
-      renderMetrics(metrics, { rooms: rooms.size, peers: livePeers.size, sockets: conns.size }),
+      renderMetrics(
+        metrics,
+        { rooms: rooms.size, peers: livePeers.size, sockets: conns.size },
+        federation === undefined
+          ? undefined
+          : {
+              up: federation.up(),
+              sent: fedStats.sent,
+              received: fedStats.received,
+              rejected: fedStats.rejected,
+              remotePeers: [...rooms.values()].reduce((n, r) => n + r.remote.size, 0),
+            },
+      ),
+    health: (): { status: 'ok' | 'degraded'; redis: string; serverId?: string } =>
+      federation === undefined
+        ? { status: 'ok', redis: 'off' }
+        : federation.up()
+          ? { status: 'ok', redis: 'up', serverId: federation.serverId }
+          : { status: 'degraded', redis: 'down', serverId: federation.serverId },
     listRooms,
     describeRoom,
     log,
@@ -642,6 +1034,12 @@ export async function startSignalingServer(
   });
   server.on('error', (e) => log(`signaling: server error: ${e.message}`));
   const port = (server.address() as AddressInfo).port;
+  startFederation(o.serverId ?? `${hostname()}:${port}`);
+  if (federation !== undefined && !(await federation.whenReady(FEDERATION_START_MS))) {
+    log(
+      `signaling: Redis at ${o.redisUrl} does not answer yet: serving this server's peers alone (degraded) until it does`,
+    );
+  }
   const shownHost =
     o.host === '0.0.0.0' || o.host === '::' || o.host === ''
       ? 'localhost'
@@ -654,6 +1052,7 @@ export async function startSignalingServer(
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(sweep);
+      clearInterval(resyncTimer);
       const serverClosed = new Promise<void>((done) => server.close(() => done()));
       const sockets = [...wss.clients];
       const allClosed = Promise.all(
@@ -678,9 +1077,12 @@ export async function startSignalingServer(
       await new Promise<void>((done) => wss.close(() => done()));
       server.closeAllConnections();
       await serverClosed;
+      // Our peers leave the federation's view now rather than when their TTL runs out.
+      await Promise.allSettled([...inFlight]);
+      await federation?.close();
     })();
     return closing;
   };
 
-  return { url, wsUrl, port, close };
+  return { url, wsUrl, port, serverId: federation?.serverId, close };
 }
