@@ -33,8 +33,11 @@ export const APP_TEST_DIR = fileURLToPath(new URL('../dist/e2e-app/', import.met
  */
 export type PeersFixture = (n: number, options?: BrowserContextOptions) => Promise<Page[]>;
 
-/** Server options a test may choose: a join secret, or the port of a server it replaces. */
-export type MeshServerOptions = Pick<SignalingStartOptions, 'secret' | 'port'>;
+/** Server options a test may choose: a join secret, the port of a server it replaces, a Redis to federate through. */
+export type MeshServerOptions = Pick<
+  SignalingStartOptions,
+  'secret' | 'port' | 'redisUrl' | 'serverId' | 'memberTtlMs'
+>;
 
 /**
  * Starts one more signaling server serving the built page, for a test that needs its own
