@@ -7,6 +7,12 @@
  *   npm run bench:signaling -- --quick      # 100 clients only
  *   npm run bench:signaling -- --repeats 1  # one run per row instead of the median of 5
  *   npm run bench:signaling -- --json out.json
+ *   npm run bench:signaling -- --federated  # one server alone, and two federated through Redis
+ *
+ * --federated: relay latency between two peers of one room on one federated server, and on
+ * two servers joined through a Redis (Debian's redis-server, started here on a free port),
+ * beside a lone server without Redis, at 100 and 1000 clients; and how many signals per
+ * second go through Redis between the two servers when every pair sends at once.
  *
  * Each server runs in its own child process (a fresh one per row) so its memory is its own;
  * the clients all live in this process, where latency is send-to-receive on one clock.
@@ -21,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PROTOCOL_VERSION } from '../core';
+import { startRedis } from '../signaling/redis-test-support';
 import { type Peer, type Protocol, withDeadline } from './signaling/clients';
 import { dlionProtocol } from './signaling/dlion-client';
 import { yWebrtcProtocol } from './signaling/y-webrtc-client';
@@ -30,6 +37,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     repeats: { type: 'string', default: '5' },
     json: { type: 'string' },
+    federated: { type: 'boolean', default: false },
   },
 });
 
@@ -281,6 +289,165 @@ async function measure(target: ServerUnderTest, n: number): Promise<Row> {
   }
 }
 
+// ---- federation: two servers, one Redis ---------------------------------------------------
+
+const runDlion = fileURLToPath(new URL('./signaling/run-dlion.ts', import.meta.url));
+
+interface FederatedRow {
+  clients: number;
+  setup: 'one server, no Redis' | 'one federated server' | 'two servers through Redis';
+  p50Ms: number;
+  p99Ms: number;
+  lost: number;
+  /** Signals per second when every pair sends BURST at once; received over elapsed. */
+  signalsPerSec: number;
+  burstLost: number;
+}
+
+/** Signals each sender sends back to back in the throughput phase. */
+const BURST = 20;
+
+async function connectSplit(urls: readonly string[], n: number, across: boolean): Promise<Peer[]> {
+  const protocol = dlionProtocol(PROTOCOL_VERSION);
+  const peers: Peer[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const index = next++;
+      // Pairs (2j, 2j+1) share a room; across: the first of a pair on A, the second on B.
+      const url = across && index % 2 === 1 ? urls[1]! : urls[0]!;
+      peers[index] = await protocol.join(url, `room-${Math.floor(index / ROOM_SIZE)}`, index);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, worker));
+  return peers;
+}
+
+/** Every pair (2j, 2j+1) sends BURST signals at once: signals per second end to end. */
+async function burstThroughput(peers: Peer[]): Promise<{ perSec: number; lost: number }> {
+  const protocol = dlionProtocol(PROTOCOL_VERSION);
+  const pairs = Array.from(
+    { length: Math.floor(peers.length / 2) },
+    (_, j) => [peers[2 * j]!, peers[2 * j + 1]!] as const,
+  );
+  const total = pairs.length * BURST;
+  let received = 0;
+  let lastAt = 0;
+  for (const [, b] of pairs) {
+    b.onSignal = (_seq, at) => {
+      received++;
+      lastAt = at;
+    };
+  }
+  const start = performance.now();
+  for (const [k, [a, b]] of pairs.entries()) {
+    for (let i = 0; i < BURST; i++) a.ws.send(protocol.signal(a, b, k, 100_000 + i));
+  }
+  const deadline = performance.now() + 20_000;
+  while (received < total && performance.now() < deadline) await sleep(10);
+  return { perSec: (received * 1000) / Math.max(1, lastAt - start), lost: total - received };
+}
+
+async function measureFederated(
+  n: number,
+  setup: FederatedRow['setup'],
+  redisUrl: string,
+): Promise<FederatedRow> {
+  const federated = setup !== 'one server, no Redis';
+  const env = (id: string): Record<string, string> =>
+    federated ? { REDIS_URL: redisUrl, DLION_SERVER_ID: id } : {};
+  const started = [await startServer(runDlion, env('bench-a'), /port=(\d+)/)];
+  if (setup === 'two servers through Redis') {
+    started.push(await startServer(runDlion, env('bench-b'), /port=(\d+)/));
+  }
+  let peers: Peer[] = [];
+  try {
+    const urls = started.map((s) => `ws://127.0.0.1:${s.port}/ws`);
+    peers = await connectSplit(urls, n, started.length === 2);
+    const { latencies, lost } = await relayLatencies(dlionProtocol(PROTOCOL_VERSION), peers);
+    if (latencies.length === 0) throw new Error(`${setup}: no relayed message arrived`);
+    const burst = await burstThroughput(peers);
+    return {
+      clients: n,
+      setup,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+      lost,
+      signalsPerSec: burst.perSec,
+      burstLost: burst.lost,
+    };
+  } finally {
+    for (const peer of peers) peer.close();
+    for (const s of started) await s.stop();
+  }
+}
+
+async function runFederated(): Promise<void> {
+  const redis = await startRedis();
+  const setups: FederatedRow['setup'][] = [
+    'one server, no Redis',
+    'one federated server',
+    'two servers through Redis',
+  ];
+  const fedSizes = args.quick ? [100] : [100, 1000];
+  const out: FederatedRow[] = [];
+  try {
+    for (const n of fedSizes) {
+      for (const setup of setups) {
+        const reps: FederatedRow[] = [];
+        for (let rep = 0; rep < repeats; rep++) {
+          const row = await measureFederated(n, setup, redis.url);
+          reps.push(row);
+          console.error(
+            `${setup}, ${n} clients, run ${rep + 1}/${repeats}: p50 ${row.p50Ms.toFixed(3)} ms, p99 ${row.p99Ms.toFixed(3)} ms, ${row.signalsPerSec.toFixed(0)} signals/s`,
+          );
+        }
+        const m = (k: 'p50Ms' | 'p99Ms' | 'signalsPerSec') => median(reps.map((r) => r[k]));
+        out.push({
+          ...reps[0]!,
+          p50Ms: m('p50Ms'),
+          p99Ms: m('p99Ms'),
+          signalsPerSec: m('signalsPerSec'),
+          lost: reps.reduce((a, r) => a + r.lost, 0),
+          burstLost: reps.reduce((a, r) => a + r.burstLost, 0),
+        });
+      }
+    }
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+    await redis.stop();
+  }
+  const lines = [
+    `Command: npm run bench:signaling -- --federated${args.quick ? ' --quick' : ''}${repeats !== 5 ? ` --repeats ${repeats}` : ''}`,
+    `Machine: ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, Node ${process.version}, ${await redisVersion()}`,
+    '',
+    '| clients | setup | relay p50 (ms) | relay p99 (ms) | lost | signals/s, all pairs at once | lost in the burst |',
+    '|---:|---|---:|---:|---:|---:|---:|',
+    ...out.map(
+      (r) =>
+        `| ${r.clients} | ${r.setup} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.lost} | ${r.signalsPerSec.toFixed(0)} | ${r.burstLost} |`,
+    ),
+    '',
+    `${repeats > 1 ? `Median of ${repeats} runs` : 'One run'} per row, fresh server processes (and the same Redis) per run. Latency: ${MESSAGES} relays after ${WARMUP} warm-up between up to ${MAX_PAIRS} pairs of one room taking turns, one message per ${SEND_INTERVAL_MS} ms; "two servers": the sender on one server, the receiver on the other. Signals/s: every pair sends ${BURST} signals back to back, received over the time to the last one. Servers, Redis and clients share this machine's cores.`,
+  ];
+  console.log(lines.join('\n'));
+  if (args.json) writeFileSync(args.json, `${JSON.stringify({ federated: out }, null, 2)}\n`);
+}
+
+async function redisVersion(): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('redis-server', ['--version']);
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    child.on('close', () =>
+      resolve(/v=(\S+)/.exec(text)?.[1] ? `Redis ${/v=(\S+)/.exec(text)![1]}` : 'Redis'),
+    );
+    child.on('error', () => resolve('Redis (version unknown)'));
+  });
+}
+
 // ---- run and print ------------------------------------------------------------------------
 
 const median = (xs: number[]) => {
@@ -314,6 +481,10 @@ function medianRow(runs: Row[]): Row {
 
 const sizes = args.quick ? [100] : [100, 500, 1000];
 const repeats = Math.max(1, Number.parseInt(args.repeats, 10) || 1);
+if (args.federated) {
+  await runFederated();
+  process.exit(0);
+}
 const runs: Row[] = [];
 const rows: Row[] = [];
 try {

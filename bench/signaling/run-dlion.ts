@@ -1,6 +1,7 @@
 /**
  * Starts the DLion signaling server in its own process for bench/signaling.ts, with limits
  * raised for one loopback address carrying every client, and prints `port=<n>` once it listens.
+ * With REDIS_URL (and DLION_SERVER_ID) in the environment it joins that federation.
  */
 
 import { DEFAULT_LIMITS, startSignalingServer } from '../../signaling';
@@ -20,6 +21,8 @@ const server = await startSignalingServer({
   },
   // The per-connection lines would only cost time in the measurement.
   log: () => {},
+  ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+  ...(process.env.DLION_SERVER_ID ? { serverId: process.env.DLION_SERVER_ID } : {}),
 });
 console.log(`port=${server.port}`);
 
