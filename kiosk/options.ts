@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import * as v from 'valibot';
 import { PeerNameSchema, RoomNameSchema } from '../core';
-import type { SiteShaping } from '../mesh';
+import { SiteLinksSchema, type SiteShaping, siteShapingFrom } from '../mesh';
 import type { NodeBackendChoice } from '../mesh/node';
 
 /** Exit codes, each with one meaning (listed in --help). */
@@ -183,33 +183,6 @@ export type ParsedKioskArgs =
 
 const SITE = /^[A-Za-z0-9_-]{1,64}$/;
 
-const SiteLinkSchema = v.strictObject({
-  mbps: v.optional(v.pipe(v.number(), v.finite(), v.gtValue(0))),
-  latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
-});
-const SiteLinksSchema = v.strictObject({
-  intra: v.optional(SiteLinkSchema),
-  inter: v.optional(SiteLinkSchema),
-  pairs: v.optional(
-    v.array(
-      v.strictObject({
-        a: v.pipe(v.string(), v.regex(SITE)),
-        b: v.pipe(v.string(), v.regex(SITE)),
-        ...SiteLinkSchema.entries,
-      }),
-    ),
-  ),
-});
-
-type SiteLinkInput = v.InferOutput<typeof SiteLinkSchema>;
-const toShape = (l: SiteLinkInput | undefined) =>
-  l === undefined
-    ? undefined
-    : {
-        ...(l.mbps === undefined ? {} : { bps: l.mbps * 1e6 }),
-        ...(l.latencyMs === undefined ? {} : { latencyMs: l.latencyMs }),
-      };
-
 class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -317,11 +290,7 @@ function readOptions(
         `is invalid: ${r.issues.map((i) => `${v.getDotPath(i) ?? '$'}: ${i.message}`).join('; ')}`,
       );
     } else {
-      siteLinks = {
-        intra: toShape(r.output.intra),
-        inter: toShape(r.output.inter),
-        pairs: r.output.pairs?.map((p) => ({ a: p.a, b: p.b, ...toShape(p) })),
-      };
+      siteLinks = siteShapingFrom(r.output);
     }
   }
   const config = json('config');

@@ -23,4 +23,5 @@ export {
   type SimplePeerInstance,
   simplePeerConnector,
 } from './simple-peer-link';
+export { type SiteLink, type SiteLinks, SiteLinksSchema, siteShapingFrom } from './site-links';
 export * from './types';

@@ -4,11 +4,10 @@
 // accuracy is far above chance. The server's API must tell the same story.
 
 import { expect, test } from './fixtures';
+import { allTraining, START_MS } from './mesh-helpers';
 import { field, numberField, settledPhase } from './page-fields';
 
 const PEERS = 3;
-/** Peer start-up: Worker, backend (SwiftShader compiles shaders on the CPU), shard download. */
-const START_MS = 120_000;
 /** Ten classes: chance is 0.1; the mlp is past 0.8 within a few dozen global steps. */
 const ACCURACY = 0.5;
 
@@ -30,16 +29,7 @@ test('three tabs join one room, link up and train together', async ({
     pages.map((p, i) => p.goto(`${meshServer.url}/?room=${room}&name=p${i + 1}&backend=cpu`)),
   );
 
-  for (const [i, page] of pages.entries()) {
-    await expect
-      .poll(() => settledPhase(page), {
-        message: `p${i + 1} reaches 'training'`,
-        timeout: START_MS,
-        intervals: [500, 1000],
-      })
-      .toMatch(/^(training|failed|closed|finished)/);
-    expect(await settledPhase(page), `p${i + 1}'s phase`).toBe('training');
-  }
+  await allTraining(pages);
 
   // A link per other tab, each reported as open by its sender and carrying gradients, and
   // the global batch shared out (a tab training alone would keep a weight of 1).

@@ -4,8 +4,9 @@
  * budget, bytes, speed-ups), the plots and the bytes on every link. Pure: a string out.
  */
 
+import type { SiteLink } from '../../mesh';
 import { bestBaseline, siteTraffic } from './metrics';
-import type { BenchOutput, Ratio, Scenario, SiteLink, StrategyRun } from './types';
+import type { BenchOutput, Ratio, Scenario, StrategyRun } from './types';
 
 /** Bytes per MB in the tables: decimal (10^6), like link speeds in Mbit/s. */
 const MB = 1e6;

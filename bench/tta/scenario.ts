@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { DATASETS, MODELS, parseRoomConfig, ShardingSchema, type StrategyName } from '../../core';
-import type { SiteShaping } from '../../mesh';
-import type { Scenario, SiteLink } from './types';
+import { SiteLinksSchema, type SiteShaping, siteShapingFrom } from '../../mesh';
+import type { Scenario } from './types';
 
 export class ScenarioError extends Error {
   override name = 'ScenarioError';
@@ -42,27 +42,6 @@ const PeerSchema = v.strictObject({
   site: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/))),
   /** The same profile this many times (8 to 32 peers without a long file). */
   count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 1),
-});
-
-const SiteLinkSchema = v.strictObject({
-  mbps: v.optional(positive()),
-  latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
-});
-
-/** "Inside a site 100 Mbit/s and 1 ms, between sites 5 Mbit/s and 40 ms". */
-const SiteLinksSchema = v.strictObject({
-  intra: v.optional(SiteLinkSchema),
-  inter: v.optional(SiteLinkSchema),
-  pairs: v.optional(
-    v.array(
-      v.strictObject({
-        a: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
-        b: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
-        mbps: v.optional(positive()),
-        latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
-      }),
-    ),
-  ),
 });
 
 const ChangeSchema = v.strictObject({
@@ -207,21 +186,7 @@ export function roomConfigFor(scenario: Scenario, strategy: StrategyName): Recor
   };
 }
 
-const bpsShape = (l: SiteLink | undefined) =>
-  l === undefined
-    ? undefined
-    : {
-        ...(l.mbps === undefined ? {} : { bps: l.mbps * 1e6 }),
-        ...(l.latencyMs === undefined ? {} : { latencyMs: l.latencyMs }),
-      };
-
 /** The scenario's siteLinks as the shaper takes them (bits per second), or undefined. */
 export function siteShapingFor(scenario: Scenario): SiteShaping | undefined {
-  const l = scenario.siteLinks;
-  if (l === undefined) return undefined;
-  return {
-    intra: bpsShape(l.intra),
-    inter: bpsShape(l.inter),
-    pairs: l.pairs?.map((p) => ({ a: p.a, b: p.b, ...bpsShape(p) })),
-  };
+  return scenario.siteLinks === undefined ? undefined : siteShapingFrom(scenario.siteLinks);
 }

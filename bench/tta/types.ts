@@ -6,6 +6,7 @@
  */
 
 import type { DatasetName, ModelName, Sharding, StrategyName } from '../../core';
+import type { SiteLinks } from '../../mesh';
 
 /** One peer of a scenario: its emulated compute slowdown and uplink cap. */
 export interface PeerProfile {
@@ -19,19 +20,6 @@ export interface PeerProfile {
   readonly latencyMs?: number | undefined;
   /** The micro-cloud (site) the peer is in. */
   readonly site?: string | undefined;
-}
-
-/** One kind of link between sites: its cap and added latency. */
-export interface SiteLink {
-  readonly mbps?: number | undefined;
-  readonly latencyMs?: number | undefined;
-}
-
-/** Links by site pair (DESIGN.md 8): inside a site, between sites, and named pairs. */
-export interface SiteLinks {
-  readonly intra?: SiteLink | undefined;
-  readonly inter?: SiteLink | undefined;
-  readonly pairs?: readonly (SiteLink & { readonly a: string; readonly b: string })[] | undefined;
 }
 
 /** A change at a point of the run (dynamic scenarios): new knobs for one peer. */
