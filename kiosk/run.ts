@@ -241,6 +241,10 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
   });
   let leaving = false;
   let leaveTimedOut = false;
+  let giveUp = () => {};
+  const gaveUp = new Promise<void>((resolve) => {
+    giveUp = resolve;
+  });
   const offSignal = io.onSignal((signal) => {
     if (leaving) return;
     leaving = true;
@@ -252,17 +256,12 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
         message: `leaving took over ${LEAVE_TIMEOUT_MS} ms`,
         exitCode: EXIT.failure,
       });
+      giveUp();
     });
     void peer.close();
   });
 
-  await Promise.race([
-    peer.stopped,
-    new Promise<void>((resolve) => {
-      const check = () => (leaveTimedOut ? resolve() : clock.setTimer(200, check));
-      check();
-    }),
-  ]);
+  await Promise.race([peer.stopped, gaveUp]);
   cancelConnectTimer();
   offSignal();
 
