@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SignalingServerMessageOf } from '../core';
+import { asPeerId, type SignalingServerMessageOf } from '../core';
 import { startRedis, type TestRedis } from './redis-test-support';
 import type { SignalingServer } from './server';
 import { createFixture, fetchMetrics, TestClient } from './test-support';
@@ -104,6 +104,30 @@ describe('federation through Redis', () => {
     b.send({ type: 'sig/leave' });
     const left = await a.nextOf('sig/peer-left');
     expect(left).toMatchObject({ peerId: welcomeB.peerId, reason: 'left' });
+  });
+
+  it("a resumed id is given back after this server's crash, never taken from another server", async () => {
+    const A = await federated('edge-a');
+    const r = room();
+    const evil = new Redis(redis.url);
+    raw.push(evil);
+    // What a crash of edge-a (or of edge-b) leaves behind: a member key that has not expired.
+    const stale = (id: string, server: string) =>
+      evil.set(
+        `dlion:v1:room:${r}:peer:${id}`,
+        JSON.stringify({ v: 1, server, slot: 0, info: { id, name: 'old', kind: 'kiosk' } }),
+        'PX',
+        60_000,
+      );
+    await stale('1111111111111111', 'edge-a');
+    await stale('2222222222222222', 'edge-b');
+    const mine = await fx.client(A);
+    expect((await mine.join(r, { resume: { peerId: asPeerId('1111111111111111') } })).peerId).toBe(
+      '1111111111111111',
+    );
+    const theirs = await fx.client(A);
+    const w = await theirs.join(r, { resume: { peerId: asPeerId('2222222222222222') } });
+    expect(w.peerId).not.toBe('2222222222222222');
   });
 
   it('keeps rooms apart across servers', async () => {

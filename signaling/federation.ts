@@ -153,12 +153,20 @@ const peerPrefix = (room: string) => roomKey(room, 'peer:');
 const channelOf = (room: string) => `${PREFIX}room:${room}`;
 const serverChannel = (server: string) => `${PREFIX}server:${server}`;
 
-// Atomic join: refuse an id that is live, count the live members (pruning expired ids),
-// claim the lowest slot that is free or held by an expired member, store the member.
+// Atomic join: refuse an id that is live on another server (this server's own stale entry,
+// left by a crash before a restart, may be taken back), count the live members (pruning
+// expired ids), claim the lowest slot that is free or held by an expired member or by this
+// id, store the member.
 const JOIN_SCRIPT = `
 local ids, slots, prefix = KEYS[1], KEYS[2], ARGV[1]
 local id, capacity, nslots, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('EXISTS', prefix .. id) == 1 then return -2 end
+local member = cjson.decode(ARGV[6])
+local existing = redis.call('GET', prefix .. id)
+if existing then
+  local ok, old = pcall(cjson.decode, existing)
+  if not ok or type(old) ~= 'table' or old.server ~= member.server then return -2 end
+  redis.call('DEL', prefix .. id)
+end
 local live = 0
 for _, m in ipairs(redis.call('SMEMBERS', ids)) do
   if redis.call('EXISTS', prefix .. m) == 1 then live = live + 1 else redis.call('SREM', ids, m) end
@@ -166,9 +174,8 @@ end
 if live >= capacity then return -1 end
 for s = 0, nslots - 1 do
   local holder = redis.call('HGET', slots, s)
-  if (not holder) or redis.call('EXISTS', prefix .. holder) == 0 then
+  if (not holder) or holder == id or redis.call('EXISTS', prefix .. holder) == 0 then
     redis.call('HSET', slots, s, id)
-    local member = cjson.decode(ARGV[6])
     member.slot = s
     redis.call('SET', prefix .. id, cjson.encode(member), 'PX', ttl)
     redis.call('SADD', ids, id)
