@@ -130,6 +130,39 @@ describe('federation through Redis', () => {
     expect(w.peerId).not.toBe('2222222222222222');
   });
 
+  it('a member key that vanishes while Redis stays up is put back by its server', async () => {
+    const A = await federated('edge-a');
+    const r = room();
+    const a = await fx.client(A);
+    const wa = await a.join(r);
+    const evil = new Redis(redis.url);
+    raw.push(evil);
+    const key = `dlion:v1:room:${r}:peer:${wa.peerId}`;
+    expect(await evil.exists(key)).toBe(1);
+    await evil.del(key);
+    await eventually('the key back', async () =>
+      (await evil.exists(key)) === 1 ? true : undefined,
+    );
+    expect(JSON.parse((await evil.get(key)) ?? '{}')).toMatchObject({ server: 'edge-a' });
+  });
+
+  it('a hello whose socket closes while Redis is down leaves no ghost behind', async () => {
+    const A = await federated('edge-a');
+    const r = room();
+    await redis.kill();
+    await eventually('degraded', async () =>
+      (await health(A)).status === 'degraded' ? true : undefined,
+    );
+    const gone = await fx.client(A);
+    gone.send({ type: 'sig/hello', protocol: 1, room: r, name: 'ghost', kind: 'browser' });
+    gone.close();
+    await gone.closed;
+    const b = await fx.client(A);
+    const wb = await b.join(r);
+    expect(wb.peers).toEqual([]);
+    expect((await api(A, r))?.peers.map((p) => p.id)).toEqual([wb.peerId]);
+  }, 20_000);
+
   it('keeps rooms apart across servers', async () => {
     const A = await federated('edge-a');
     const B = await federated('edge-b');

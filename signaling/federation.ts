@@ -33,7 +33,8 @@ import {
 
 const PREFIX = 'dlion:v1:';
 /** A channel message or stored value larger than this is refused unread. */
-export const MAX_FEDERATION_BYTES = 64 * 1024;
+/** Above a socket's largest message (256 KiB by default) with room for JSON escaping. */
+export const MAX_FEDERATION_BYTES = 1024 * 1024;
 
 const ServerIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/));
 const SlotSchema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4096));
@@ -126,14 +127,20 @@ export interface Federation {
     capacity: number,
     slots: number,
   ): Promise<JoinOutcome | undefined>;
-  /** Registers a member again after Redis came back, keeping its slot where it is free. */
-  reregister(room: string, member: FederatedMember, config: RoomConfig): Promise<void>;
+  /**
+   * Registers a member again (Redis came back, or its key expired), keeping its slot where it
+   * is free. False when another server holds that id now (or Redis is down).
+   */
+  reregister(room: string, member: FederatedMember, config: RoomConfig): Promise<boolean>;
   /** Removes the member and tells the other servers. */
   leave(room: string, id: PeerId, reason: PeerLeftReason): Promise<void>;
   /** Stores the member's last status (shown by /api/rooms on every server). */
   status(room: string, member: FederatedMember): Promise<void>;
-  /** Extends the TTL of this server's members and of the rooms they are in. */
-  refresh(rooms: ReadonlyMap<string, readonly PeerId[]>): Promise<void>;
+  /**
+   * Extends the TTL of this server's members and of the rooms they are in; the members whose
+   * keys were gone (expired, evicted) are returned, for the server to register again.
+   */
+  refresh(rooms: ReadonlyMap<string, readonly PeerId[]>): Promise<{ room: string; id: PeerId }[]>;
   /** Every live member of the room, on any server; undefined while Redis is down. */
   members(room: string): Promise<FederatedMember[] | undefined>;
   /** Rooms with at least one live member somewhere, with their configs. */
@@ -179,11 +186,50 @@ for s = 0, nslots - 1 do
     member.slot = s
     redis.call('SET', prefix .. id, cjson.encode(member), 'PX', ttl)
     redis.call('SADD', ids, id)
+    redis.call('PEXPIRE', ids, ttl * 4)
+    redis.call('PEXPIRE', slots, ttl * 4)
     return s
   end
 end
 return -1
 `;
+
+// Registers a member again (Redis came back, or its key expired): never over another
+// server's member of that id; its slot back where it is free, expired, or already its own.
+const REREGISTER_SCRIPT = `
+local ids, slots, prefix = KEYS[1], KEYS[2], ARGV[1]
+local id, ttl = ARGV[2], tonumber(ARGV[3])
+local member = cjson.decode(ARGV[4])
+local existing = redis.call('GET', prefix .. id)
+if existing then
+  local ok, old = pcall(cjson.decode, existing)
+  if not ok or type(old) ~= 'table' or old.server ~= member.server then return 0 end
+end
+redis.call('SET', prefix .. id, ARGV[4], 'PX', ttl)
+redis.call('SADD', ids, id)
+local holder = redis.call('HGET', slots, member.slot)
+if (not holder) or holder == id or redis.call('EXISTS', prefix .. holder) == 0 then
+  redis.call('HSET', slots, member.slot, id)
+end
+return 1
+`;
+
+// Leaves: the member, its id, and the slots it holds (only those: a slot another peer has
+// claimed since is left alone).
+const LEAVE_SCRIPT = `
+local ids, slots, prefix, id = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+redis.call('DEL', prefix .. id)
+redis.call('SREM', ids, id)
+local all = redis.call('HGETALL', slots)
+for i = 1, #all, 2 do
+  if all[i + 1] == id then redis.call('HDEL', slots, all[i]) end
+end
+return 1
+`;
+
+const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The most rooms /api/rooms lists from Redis at once. */
+const MAX_LISTED_ROOMS = 1000;
 
 /** Parses JSON read from Redis with a size cap; undefined (and `reject`) when it is not. */
 function readJson(text: string, what: string, reject: (what: string) => void): unknown {
@@ -251,6 +297,8 @@ export function createRedisFederation(o: FederationOptions): Federation {
         await sub.subscribe(ownChannel);
       } catch (e) {
         warn('subscribe', e);
+        // Both connections may stay up without another 'ready': try again on our own.
+        if (!closed) setTimeout(() => void update(), 1000).unref();
         return;
       }
       if (!(mainReady && subReady) || ready || closed) return;
@@ -417,30 +465,34 @@ export function createRedisFederation(o: FederationOptions): Federation {
         return { kind: 'joined', slot: r } as const;
       }),
 
-    async reregister(room, member, config) {
-      await attempt('re-register', async () => {
+    reregister: async (room, member, config) =>
+      (await attempt('re-register', async () => {
         const ttl = o.memberTtlMs;
         await redis.set(roomKey(room, 'config'), JSON.stringify(config), 'PX', ttl * 4, 'NX');
         await redis.sadd(`${PREFIX}rooms`, room);
-        await redis.set(`${peerPrefix(room)}${member.info.id}`, memberValue(member), 'PX', ttl);
-        await redis.sadd(roomKey(room, 'ids'), member.info.id);
-        // Its slot, unless another live peer took it meanwhile (then both keep theirs: a
-        // shard shared for a while, which costs accuracy a little, not correctness).
-        await redis.hsetnx(roomKey(room, 'slots'), String(member.slot), member.info.id);
-      });
-    },
+        const r = (await redis.eval(
+          REREGISTER_SCRIPT,
+          2,
+          roomKey(room, 'ids'),
+          roomKey(room, 'slots'),
+          peerPrefix(room),
+          member.info.id,
+          String(ttl),
+          memberValue(member),
+        )) as number;
+        return r === 1;
+      })) ?? false,
 
     async leave(room, id, reason) {
       await attempt('leave', async () => {
-        await redis
-          .multi()
-          .del(`${peerPrefix(room)}${id}`)
-          .srem(roomKey(room, 'ids'), id)
-          .exec();
-        const slots = await redis.hgetall(roomKey(room, 'slots'));
-        for (const [slot, holder] of Object.entries(slots)) {
-          if (holder === id) await redis.hdel(roomKey(room, 'slots'), slot);
-        }
+        await redis.eval(
+          LEAVE_SCRIPT,
+          2,
+          roomKey(room, 'ids'),
+          roomKey(room, 'slots'),
+          peerPrefix(room),
+          id,
+        );
         await redis.publish(
           channelOf(room),
           JSON.stringify({ v: 1, kind: 'left', server: o.serverId, peerId: id, reason }),
@@ -460,17 +512,31 @@ export function createRedisFederation(o: FederationOptions): Federation {
       );
     },
 
-    async refresh(rooms) {
-      await attempt('refresh', async () => {
+    refresh: async (rooms) =>
+      (await attempt('refresh', async () => {
         const batch = redis.pipeline();
+        // One entry per command: the member it refreshes, or undefined for the room's keys.
+        const about: ({ room: string; id: PeerId } | undefined)[] = [];
         for (const [room, ids] of rooms) {
-          for (const id of ids) batch.pexpire(`${peerPrefix(room)}${id}`, o.memberTtlMs);
-          batch.pexpire(roomKey(room, 'config'), o.memberTtlMs * 4);
+          for (const id of ids) {
+            batch.pexpire(`${peerPrefix(room)}${id}`, o.memberTtlMs);
+            about.push({ room, id });
+          }
+          // The room's own keys live as long as some server refreshes them.
+          for (const part of ['config', 'ids', 'slots']) {
+            batch.pexpire(roomKey(room, part), o.memberTtlMs * 4);
+            about.push(undefined);
+          }
           batch.sadd(`${PREFIX}rooms`, room);
+          about.push(undefined);
         }
-        await batch.exec();
-      });
-    },
+        const results = (await batch.exec()) ?? [];
+        // PEXPIRE answers 0 for a key that is gone: those members must be registered again.
+        return about.flatMap((member, i) => {
+          const [error, value] = results[i] ?? [null, 1];
+          return member !== undefined && error === null && value === 0 ? [member] : [];
+        });
+      })) ?? [],
 
     members: (room) => attempt('members', () => readMembers(room)),
 
@@ -478,7 +544,12 @@ export function createRedisFederation(o: FederationOptions): Federation {
       attempt('rooms', async () => {
         const names = await redis.smembers(`${PREFIX}rooms`);
         const out: { room: string; config: RoomConfig; peers: number }[] = [];
-        for (const room of names.slice(0, 10_000)) {
+        for (const room of names.slice(0, MAX_LISTED_ROOMS)) {
+          if (!ROOM_NAME.test(room)) {
+            reject(`a room name that is not one: ${JSON.stringify(room.slice(0, 80))}`);
+            await redis.srem(`${PREFIX}rooms`, room);
+            continue;
+          }
           const text = await redis.get(roomKey(room, 'config'));
           const members = await readMembers(room);
           if (text === null || members.length === 0) {

@@ -153,6 +153,10 @@ interface Room {
   readonly peers: Map<PeerId, Peer>;
   /** The room's peers on other servers of the federation, as Redis last said. */
   readonly remote: Map<PeerId, FederatedMember>;
+  /** Federated joins of this room still waiting on Redis: the room is kept while any is. */
+  joining: number;
+  /** Bumped by every change to `remote`: a resync drops a snapshot older than a change. */
+  version: number;
 }
 
 interface Peer {
@@ -329,7 +333,7 @@ export async function startSignalingServer(
 
   /** Forgets a room that has no peer on this server (the federation may still hold it). */
   const dropRoom = (room: Room): void => {
-    if (rooms.get(room.name) !== room) return;
+    if (rooms.get(room.name) !== room || room.peers.size > 0 || room.joining > 0) return;
     rooms.delete(room.name);
     federation?.unsubscribe(room.name);
   };
@@ -405,6 +409,8 @@ export async function startSignalingServer(
       createdAtMs: Date.now(),
       peers: new Map(),
       remote: new Map(),
+      joining: 0,
+      version: 0,
     };
 
   /** The peer id to hand out: the one asked for unless it is live here, else a fresh one. */
@@ -425,7 +431,7 @@ export async function startSignalingServer(
     proposed: RoomConfig,
   ): void => {
     // A joiner's config is ignored: the creator's is fixed for the room's life.
-    const room = roomFor(hello.room, proposed);
+    const room = rooms.get(hello.room) ?? roomFor(hello.room, proposed);
     const capacity = Math.min(limits.peersPerRoom, room.config.maxPeers);
     if (room.peers.size + room.remote.size >= capacity) {
       fail(conn, 'room-full', `room '${room.name}' is full (${capacity} peers)`);
@@ -449,47 +455,64 @@ export async function startSignalingServer(
     const fed = federation!;
     const local = rooms.get(hello.room);
     const config = local?.config ?? (await fed.roomConfig(hello.room, proposed)) ?? proposed;
-    if (conn.done) return;
+    if (!stillThere(conn)) return;
+    if (!rooms.has(hello.room) && rooms.size >= limits.maxRooms) {
+      fail(conn, 'too-many-rooms', `this server holds at most ${limits.maxRooms} rooms`);
+      return;
+    }
     const capacity = Math.min(limits.peersPerRoom, config.maxPeers);
     // Listen to the room before registering in it: a peer that joins on another server
     // right after us sends its offer through the channel, and it must find us listening.
     const room = roomFor(hello.room, config);
     rooms.set(room.name, room);
-    await fed.subscribe(room.name);
-    const giveUp = () => {
-      if (room.peers.size === 0) dropRoom(room);
-    };
+    room.joining += 1;
+    try {
+      await admitInto(conn, hello, room, capacity);
+    } finally {
+      room.joining -= 1;
+      dropRoom(room);
+    }
+  };
+
+  /** A socket that can still be welcomed: not refused, not closed while we waited. */
+  const stillThere = (conn: Conn): boolean =>
+    !conn.done && conns.has(conn) && conn.ws.readyState === conn.ws.OPEN;
+
+  const admitInto = async (
+    conn: Conn,
+    hello: SignalingClientMessageOf<'sig/hello'>,
+    room: Room,
+    capacity: number,
+  ): Promise<void> => {
+    const fed = federation!;
+    if (fed.up()) await fed.subscribe(room.name);
     let id = pickId(hello.resume?.peerId);
-    let outcome = await fed.join(hello.room, infoOf(id, hello), capacity, config.maxPeers);
+    let outcome = await fed.join(room.name, infoOf(id, hello), capacity, room.config.maxPeers);
     if (outcome?.kind === 'taken') {
       id = newPeerId();
-      outcome = await fed.join(hello.room, infoOf(id, hello), capacity, config.maxPeers);
+      outcome = await fed.join(room.name, infoOf(id, hello), capacity, room.config.maxPeers);
     }
     if (outcome === undefined) {
       // Redis is down: serve this server's own peers, as one process would.
-      if (!conn.done) admitLocally(conn, hello, config);
-      giveUp();
+      if (stillThere(conn)) admitLocally(conn, hello, room.config);
       return;
     }
     if (outcome.kind !== 'joined') {
-      fail(conn, 'room-full', `room '${hello.room}' is full (${capacity} peers)`);
-      giveUp();
+      fail(conn, 'room-full', `room '${room.name}' is full (${capacity} peers)`);
       return;
     }
-    if (conn.done || conn.ws.readyState !== conn.ws.OPEN) {
-      void fed.leave(hello.room, id, 'left');
-      giveUp();
+    if (!stillThere(conn)) {
+      void fed.leave(room.name, id, 'left');
       return;
     }
     const members = await fed.members(room.name);
     for (const m of members ?? []) {
       if (m.info.id !== id && m.server !== fed.serverId && !room.peers.has(m.info.id)) {
-        room.remote.set(m.info.id, m);
+        addRemote(room, m);
       }
     }
-    if (conn.done || conn.ws.readyState !== conn.ws.OPEN) {
+    if (!stillThere(conn)) {
       void fed.leave(room.name, id, 'left');
-      giveUp();
       return;
     }
     const info = infoOf(id, hello);
@@ -761,11 +784,15 @@ export async function startSignalingServer(
   const addRemote = (room: Room, m: FederatedMember): void => {
     const known = room.remote.has(m.info.id);
     room.remote.set(m.info.id, m);
-    if (!known) broadcast(room, { type: 'sig/peer-joined', peer: m.info });
+    if (!known) {
+      room.version += 1;
+      broadcast(room, { type: 'sig/peer-joined', peer: m.info });
+    }
   };
 
   const dropRemote = (room: Room, id: PeerId, reason: PeerLeftReason): void => {
     if (!room.remote.delete(id)) return;
+    room.version += 1;
     broadcast(room, { type: 'sig/peer-left', peerId: id, reason });
   };
 
@@ -832,10 +859,18 @@ export async function startSignalingServer(
     const fed = federation;
     if (fed === undefined || !fed.up()) return;
     const mine = new Map([...rooms].map(([name, r]) => [name, [...r.peers.keys()]]));
-    await fed.refresh(mine);
+    // Keys that vanished while Redis stayed up (evicted, refreshes that timed out): back in.
+    for (const { room: name, id } of await fed.refresh(mine)) {
+      const room = rooms.get(name);
+      const p = room?.peers.get(id);
+      if (room !== undefined && p !== undefined) await registerAgain(room, p);
+    }
     for (const room of [...rooms.values()]) {
+      const version = room.version;
       const members = await fed.members(room.name);
       if (members === undefined) return;
+      // A join or leave heard while we read is newer than this snapshot: next round.
+      if (room.version !== version) continue;
       const seen = new Set<PeerId>();
       for (const m of members) {
         if (m.server === fed.serverId || room.peers.has(m.info.id)) continue;
@@ -846,6 +881,25 @@ export async function startSignalingServer(
     }
   };
 
+  /** Puts a local peer back in Redis; says so when another server holds its id now. */
+  const registerAgain = async (room: Room, p: Peer): Promise<boolean> => {
+    const fed = federation!;
+    const member = {
+      server: fed.serverId,
+      info: p.info,
+      slot: p.slot,
+      ...(p.status === undefined ? {} : { status: p.status.value }),
+    };
+    const ok = await fed.reregister(room.name, member, room.config);
+    if (!ok && fed.up()) {
+      fedStats.rejected += 1;
+      log(
+        `signaling: ${room.name}: ${p.info.id} is registered by another server now: this server's peer stays unknown to the federation until it rejoins`,
+      );
+    }
+    return ok;
+  };
+
   /** Redis is back (perhaps empty, after a restart): register our peers again and resync. */
   const rejoinFederation = async (): Promise<void> => {
     const fed = federation;
@@ -853,13 +907,7 @@ export async function startSignalingServer(
     for (const room of [...rooms.values()]) {
       await fed.subscribe(room.name);
       for (const p of [...room.peers.values()]) {
-        const member = {
-          server: fed.serverId,
-          info: p.info,
-          slot: p.slot,
-          ...(p.status === undefined ? {} : { status: p.status.value }),
-        };
-        await fed.reregister(room.name, member, room.config);
+        if (!(await registerAgain(room, p))) continue;
         await fed.publish(room.name, {
           v: 1,
           kind: 'joined',
