@@ -117,6 +117,57 @@ describe('dlion kiosk', () => {
     expect(Buffer.compare(readFileSync(file), Buffer.from(truncated))).toBe(0);
   });
 
+  it('a state dir that cannot be written: exit 5 before joining', async () => {
+    const parent = tempDir('dlion-kiosk-');
+    const notADir = join(parent, 'file');
+    writeFileSync(notADir, 'not a directory');
+    const k = kiosk(['--server', 'http://127.0.0.1:1', '--room', 'lab', '--state-dir', notADir]);
+    expect(await k.exited).toBe(5);
+    expect(errorLine(k)).toMatch(/cannot be written/);
+    expect(readFileSync(notADir, 'utf8')).toBe('not a directory');
+  });
+
+  it("another model's checkpoint under its name is kept aside, not overwritten", async () => {
+    const base = await startServer();
+    const stateDir = tempDir('dlion-kiosk-');
+    const r = room();
+    // Whole and sound, but written by another model (fingerprint 7): the trainer refuses it.
+    const bytes = encodeCheckpoint({
+      model: 'mlp',
+      fingerprint: 7,
+      room: r,
+      dataset: 'mnist',
+      step: 42,
+      params: new Float32Array(10).fill(0.5),
+      optimizer: {
+        kind: 'sgd',
+        hyper: { learningRate: 0.05, momentum: 0.9 },
+        step: 42,
+        buffers: [new Float32Array(10)],
+      },
+      metrics: [],
+    });
+    writeFileSync(join(stateDir, `${nodeCheckpointKey(r, 'box')}.dlck`), bytes);
+    const k = kiosk([
+      '--server',
+      base,
+      '--room',
+      r,
+      '--name',
+      'box',
+      '--backend',
+      'cpu',
+      '--state-dir',
+      stateDir,
+      '--max-steps',
+      '3',
+    ]);
+    expect(await k.exited).toBe(0);
+    const kept = k.lines.find((l) => l.message === 'refused checkpoint kept aside');
+    expect(kept?.file).toMatch(/\.dlck\.refused-/);
+    expect(Buffer.compare(readFileSync(String(kept?.file)), Buffer.from(bytes))).toBe(0);
+  }, 60_000);
+
   it('a damaged identity file: exit 5, the file untouched', async () => {
     const stateDir = tempDir('dlion-kiosk-');
     writeFileSync(join(stateDir, IDENTITY_FILE), '{"version":1,"room":"lab","na');

@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import * as v from 'valibot';
-import { PeerNameSchema, RoomNameSchema } from '../core';
+import { PeerNameSchema, parseRoomConfig, RoomNameSchema } from '../core';
 import { SiteLinksSchema, type SiteShaping, siteShapingFrom } from '../mesh';
 import type { NodeBackendChoice } from '../mesh/node';
 
@@ -23,7 +23,7 @@ export const EXIT = {
   unreachable: 4,
   /** The state directory or the --data files are unusable; nothing was overwritten. */
   badState: 5,
-  /** The room refused this peer (room full, room settings refused). */
+  /** The room refused this peer (room full, room settings refused, the server's room limit). */
   roomRefused: 6,
 } as const;
 
@@ -172,7 +172,7 @@ export function kioskHelp(): string[] {
     '  3  the server refused the join token',
     '  4  the server could not be reached within --connect-timeout',
     '  5  the state directory or the --data files are unusable (nothing was overwritten)',
-    '  6  the room refused this peer (room full, room settings refused)',
+    '  6  the room refused this peer (room full, room settings refused, server room limit)',
   ];
 }
 
@@ -235,12 +235,24 @@ function readOptions(
     const flag = KIOSK_FLAGS.find((f) => f.name === name)!;
     throw new UsageError(`--${name} (${flag.env}) ${why}`);
   };
-  const number = (name: string, min: number, integer: boolean): number | undefined => {
+  const number = (
+    name: string,
+    min: number,
+    integer: boolean,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number | undefined => {
     const text = get(name);
     if (text === undefined) return undefined;
     const n = Number(text);
-    if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-      bad(name, `must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${text}'`);
+    if (
+      text.trim() === '' ||
+      !Number.isFinite(n) ||
+      n < min ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+      bad(name, `must be ${integer ? 'an integer' : 'a number'} ${range}, got '${text}'`);
     }
     return n;
   };
@@ -300,6 +312,11 @@ function readOptions(
   ) {
     bad('config', 'must be a JSON object');
   }
+  if (config !== undefined) {
+    // Checked here as the server would check a new room's config: a typo is a usage error.
+    const checked = parseRoomConfig(config);
+    if (!checked.ok) bad('config', `is not a valid room config: ${checked.error.message}`);
+  }
   return {
     server,
     room,
@@ -313,7 +330,7 @@ function readOptions(
     uplinkMbps: number('uplink-mbps', 0.001, false),
     siteLinks,
     config: config as Record<string, unknown> | undefined,
-    connectTimeoutS: number('connect-timeout', 1, false) ?? 60,
+    connectTimeoutS: number('connect-timeout', 1, false, 86_400) ?? 60,
     progressEvery: number('progress-every', 1, true) ?? 20,
     maxSteps: number('max-steps', 1, true),
     checkpointEvery: number('checkpoint-every', 1, true) ?? 50,

@@ -4,6 +4,7 @@
  * overwriting what was stored.
  */
 
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeCheckpoint } from '../worker/checkpoint';
 import { createFileCheckpointStore } from '../worker/node/checkpoint-store';
@@ -37,4 +38,28 @@ export async function checkDataDir(dir: string): Promise<LocalDataSummary> {
   } catch (e) {
     throw new KioskStateError(`--data ${dir}: ${(e as Error).message}`);
   }
+}
+
+/** The state directory exists (or is made) and takes a write and a rename, as saves do. */
+export async function checkStateDir(dir: string): Promise<void> {
+  const probe = join(dir, `.write-check.${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(`${probe}.tmp`, 'dlion');
+    await rename(`${probe}.tmp`, probe);
+    await rm(probe, { force: true });
+  } catch (e) {
+    await rm(`${probe}.tmp`, { force: true }).catch(() => {});
+    throw new KioskStateError(
+      `the state directory ${dir} cannot be written (${(e as Error).message}): checkpoints and the peer identity need it`,
+    );
+  }
+}
+
+/** Renames the checkpoint under `key` to a name no save uses; resolves to the new path. */
+export async function keepAside(dir: string, key: string): Promise<string> {
+  const from = join(dir, `${key}.dlck`);
+  const to = `${from}.refused-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await rename(from, to);
+  return to;
 }

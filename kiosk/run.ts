@@ -15,7 +15,7 @@ import {
 } from '../mesh/node';
 import { KioskStateError, readIdentity, writeIdentity } from './identity';
 import { EXIT, type KioskOptions } from './options';
-import { checkCheckpoint, checkDataDir } from './preflight';
+import { checkCheckpoint, checkDataDir, checkStateDir, keepAside } from './preflight';
 
 /** What the kiosk needs from its process: output, signals, the host name, exit timing. */
 export interface KioskIo {
@@ -30,11 +30,13 @@ export interface KioskIo {
 /** How long a leave may take before the kiosk gives up on it and exits 1. */
 export const LEAVE_TIMEOUT_MS = 10_000;
 
+/** The exit code for the server's fatal error codes; others (internal, protocol) exit 1. */
 const SERVER_CODES: Readonly<Record<string, number>> = {
   'bad-token': EXIT.tokenRefused,
   'token-required': EXIT.tokenRefused,
   'room-full': EXIT.roomRefused,
   'config-invalid': EXIT.roomRefused,
+  'too-many-rooms': EXIT.roomRefused,
 };
 
 /**
@@ -63,6 +65,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
       });
     }
     if (o.stateDir !== undefined) {
+      await checkStateDir(o.stateDir);
       const identity = await readIdentity(o.stateDir);
       if (identity !== undefined && identity.room === o.room && identity.name === name) {
         resumePeerId = identity.peerId;
@@ -132,7 +135,23 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     clock,
     random: Math.random,
     log: (level, message, fields) => {
-      if (level !== 'debug') print('log', { level, message, ...fields });
+      if (level === 'debug') return;
+      print('log', { level, message, ...fields });
+      // A checkpoint the trainer refused (another model or room under this name) would be
+      // overwritten by the next save: it is kept beside, under another name, first.
+      const reason = typeof fields?.reason === 'string' ? fields.reason : '';
+      if (message === 'starting fresh' && o.stateDir !== undefined && reason.includes('refused')) {
+        keepAside(o.stateDir, nodeCheckpointKey(o.room, name)).then(
+          (kept) =>
+            print('log', { level: 'warn', message: 'refused checkpoint kept aside', file: kept }),
+          (err: unknown) =>
+            print('log', {
+              level: 'error',
+              message: 'could not keep the refused checkpoint',
+              error: String(err),
+            }),
+        );
+      }
     },
     ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
     statusEveryMs: 2000,
@@ -241,6 +260,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
   });
   let leaving = false;
   let leaveTimedOut = false;
+  let cancelLeaveTimer = () => {};
   let giveUp = () => {};
   const gaveUp = new Promise<void>((resolve) => {
     giveUp = resolve;
@@ -249,7 +269,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     if (leaving) return;
     leaving = true;
     print('leaving', { signal, detail: 'bye to every link, leave the room, a last checkpoint' });
-    clock.setTimer(LEAVE_TIMEOUT_MS, () => {
+    cancelLeaveTimer = clock.setTimer(LEAVE_TIMEOUT_MS, () => {
       leaveTimedOut = true;
       print('error', {
         level: 'error',
@@ -263,6 +283,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
 
   await Promise.race([peer.stopped, gaveUp]);
   cancelConnectTimer();
+  cancelLeaveTimer();
   offSignal();
 
   const code = leaveTimedOut
@@ -270,7 +291,9 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     : unreachable
       ? EXIT.unreachable
       : failedCode !== undefined
-        ? (SERVER_CODES[failedCode] ?? (joined ? EXIT.failure : EXIT.unreachable))
+        ? (SERVER_CODES[failedCode] ??
+          // No code: the signaling client gave up before any welcome.
+          (failedCode === 'failed' && !joined ? EXIT.unreachable : EXIT.failure))
         : EXIT.ok;
   print('exit', {
     code,

@@ -49,8 +49,9 @@ export interface SiteShaping {
 
 /**
  * The shape of the link from a peer of site `local` to one of site `remote`: a matching pair
- * first, then intra (same site) or inter (different sites). Undefined when either site is
- * unknown or no rule applies.
+ * first, then intra (same site) or inter (different sites). A pair rule replaces the intra or
+ * inter rule for that pair whole (a pair with only a latency has no cap from the sites).
+ * Undefined when either site is unknown or no rule applies.
  */
 export function siteLinkShape(
   rules: SiteShaping | undefined,

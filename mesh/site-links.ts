@@ -12,7 +12,8 @@ import type { SiteShaping } from './shaper';
 const SITE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const SiteLinkSchema = v.strictObject({
-  mbps: v.optional(v.pipe(v.number(), v.finite(), v.gtValue(0))),
+  // At least 1 kbit/s, as --uplink-mbps: below that a frame's pacing delay overflows timers.
+  mbps: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0.001))),
   latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(10_000))),
 });
 
