@@ -54,6 +54,24 @@ const startServer = async (secret?: string) => {
 };
 const errorLine = (k: Kiosk) => k.lines.find((l) => l.type === 'error')?.message as string;
 
+/** A whole, sound checkpoint written by another model (fingerprint 7) at step 42. */
+const checkpointOfAnotherModel = (room: string, params: number) =>
+  encodeCheckpoint({
+    model: 'mlp',
+    fingerprint: 7,
+    room,
+    dataset: 'mnist',
+    step: 42,
+    params: new Float32Array(params).fill(0.5),
+    optimizer: {
+      kind: 'sgd',
+      hyper: { learningRate: 0.05, momentum: 0.9 },
+      step: 42,
+      buffers: [new Float32Array(params)],
+    },
+    metrics: [],
+  });
+
 /** A small valid IDX pair: n 28 x 28 images with a bright stripe at the label's row. */
 function writeIdxData(dir: string, n: number, prefix = 'train'): void {
   const images = new Uint8Array(n * 28 * 28);
@@ -90,21 +108,7 @@ describe('dlion kiosk', () => {
   it('a truncated checkpoint: a clear message, exit 5, and the file left as it was', async () => {
     const stateDir = tempDir('dlion-kiosk-');
     const r = room();
-    const bytes = encodeCheckpoint({
-      model: 'mlp',
-      fingerprint: 7,
-      room: r,
-      dataset: 'mnist',
-      step: 42,
-      params: new Float32Array(1000).fill(0.5),
-      optimizer: {
-        kind: 'sgd',
-        hyper: { learningRate: 0.05, momentum: 0.9 },
-        step: 42,
-        buffers: [new Float32Array(1000)],
-      },
-      metrics: [],
-    });
+    const bytes = checkpointOfAnotherModel(r, 1000);
     const file = join(stateDir, `${nodeCheckpointKey(r, 'box')}.dlck`);
     const truncated = bytes.subarray(0, bytes.length - 100);
     writeFileSync(file, truncated);
@@ -132,21 +136,7 @@ describe('dlion kiosk', () => {
     const stateDir = tempDir('dlion-kiosk-');
     const r = room();
     // Whole and sound, but written by another model (fingerprint 7): the trainer refuses it.
-    const bytes = encodeCheckpoint({
-      model: 'mlp',
-      fingerprint: 7,
-      room: r,
-      dataset: 'mnist',
-      step: 42,
-      params: new Float32Array(10).fill(0.5),
-      optimizer: {
-        kind: 'sgd',
-        hyper: { learningRate: 0.05, momentum: 0.9 },
-        step: 42,
-        buffers: [new Float32Array(10)],
-      },
-      metrics: [],
-    });
+    const bytes = checkpointOfAnotherModel(r, 10);
     writeFileSync(join(stateDir, `${nodeCheckpointKey(r, 'box')}.dlck`), bytes);
     const k = kiosk([
       '--server',
