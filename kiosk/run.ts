@@ -5,12 +5,12 @@
  * per line, leaves cleanly on SIGTERM or SIGINT, and ends with an exit code that says why.
  */
 
-import { createPeer, createSignalingClient, type MeshEvent, type MeshTrainer } from '../mesh';
+import { createPeer, type MeshEvent, type MeshTrainer } from '../mesh';
 import {
-  NodeWebSocket,
   nodeCheckpointKey,
   nodeClock,
   nodeRtcConnector,
+  nodeSignaling,
   threadTrainerFactory,
 } from '../mesh/node';
 import { KioskStateError, readIdentity, writeIdentity } from './identity';
@@ -87,7 +87,6 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
 
   // ---- the peer ------------------------------------------------------------------------------
   const clock = nodeClock();
-  const wsUrl = new URL('/ws', o.server.replace(/^http/, 'ws')).toString();
   const threadTrainer = threadTrainerFactory({
     room: o.room,
     name,
@@ -109,14 +108,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
       ...(o.uplinkMbps === undefined ? {} : { uplinkBps: o.uplinkMbps * 1e6 }),
       ...(o.siteLinks === undefined ? {} : { sites: o.siteLinks }),
     },
-    signaling: (hello) =>
-      createSignalingClient({
-        url: wsUrl,
-        WebSocket: NodeWebSocket,
-        hello,
-        clock,
-        random: Math.random,
-      }),
+    signaling: nodeSignaling(o.server, clock),
     rtc: nodeRtcConnector(),
     createTrainer: async (request) => {
       const trainer: MeshTrainer = await threadTrainer(request);

@@ -360,6 +360,16 @@ export function createRedisFederation(o: FederationOptions): Federation {
     }
   });
 
+  /** A room config read from Redis, checked as a hello's is; undefined (counted) if bad. */
+  const parseConfig = (text: string, room: string): RoomConfig | undefined => {
+    const json = readJson(text, `config of ${room}`, reject);
+    if (json === undefined) return undefined;
+    const parsed = parseRoomConfig(json);
+    if (parsed.ok) return parsed.value;
+    reject(`config of ${room}: ${parsed.error.message}`);
+    return undefined;
+  };
+
   const parseMember = (text: string | null, room: string): FederatedMember | undefined => {
     if (text === null) return undefined;
     const json = readJson(text, `member of ${room}`, reject);
@@ -423,26 +433,19 @@ export function createRedisFederation(o: FederationOptions): Federation {
         await redis.sadd(`${PREFIX}rooms`, room);
         const text = await redis.get(key);
         if (text === null) return proposed;
-        const json = readJson(text, `config of ${room}`, reject);
-        const parsed = json === undefined ? undefined : parseRoomConfig(json);
-        if (parsed === undefined || !parsed.ok) {
-          reject(
-            `config of ${room}: ${parsed?.ok === false ? parsed.error.message : 'unreadable'}`,
-          );
+        const stored = parseConfig(text, room);
+        if (stored === undefined) {
           // A broken stored config is replaced by ours rather than served to peers.
           await redis.set(key, JSON.stringify(proposed), 'PX', ttl);
           return proposed;
         }
-        return parsed.value;
+        return stored;
       }),
 
     readConfig: async (room) =>
       (await attempt('room config', async () => {
         const text = await redis.get(roomKey(room, 'config'));
-        if (text === null) return undefined;
-        const json = readJson(text, `config of ${room}`, reject);
-        const parsed = json === undefined ? undefined : parseRoomConfig(json);
-        return parsed?.ok ? parsed.value : undefined;
+        return text === null ? undefined : parseConfig(text, room);
       })) ?? undefined,
 
     join: (room, info, capacity, slots) =>
@@ -556,9 +559,8 @@ export function createRedisFederation(o: FederationOptions): Federation {
             if (text === null) await redis.srem(`${PREFIX}rooms`, room);
             continue;
           }
-          const json = readJson(text, `config of ${room}`, reject);
-          const parsed = json === undefined ? undefined : parseRoomConfig(json);
-          if (parsed?.ok) out.push({ room, config: parsed.value, peers: members.length });
+          const config = parseConfig(text, room);
+          if (config !== undefined) out.push({ room, config, peers: members.length });
         }
         return out;
       }),

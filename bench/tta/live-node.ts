@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parsePeerStatus } from '../../core';
-import type { SiteShaping } from '../../mesh';
+import type { SiteLinks } from '../../mesh';
 import {
   EMPTY_SNAPSHOT,
   type EmulationChange,
@@ -58,8 +58,8 @@ export interface NodePeerOptions {
   readonly logDir: string;
   readonly logPrefix: string;
   readonly onTest: (report: TestReport) => void;
-  /** Caps and latency by site pair (the scenario's siteLinks, in bits per second). */
-  readonly siteShaping?: SiteShaping | undefined;
+  /** Caps and latency by site pair (the scenario's siteLinks). */
+  readonly siteLinks?: SiteLinks | undefined;
 }
 
 const isRecord = (x: unknown): x is Record<string, unknown> =>
@@ -94,7 +94,7 @@ export function startNodePeer(o: NodePeerOptions): LivePeer {
   if (p.uplinkMbps !== undefined) args.push('--uplink-mbps', String(p.uplinkMbps));
   if (p.latencyMs !== undefined) args.push('--latency-ms', String(p.latencyMs));
   if (p.site !== undefined) args.push('--site', p.site);
-  if (o.siteShaping !== undefined) args.push('--site-links', JSON.stringify(o.siteShaping));
+  if (o.siteLinks !== undefined) args.push('--site-links', JSON.stringify(o.siteLinks));
   // `node --import tsx` rather than `npx tsx`: one process per peer, so its pid is the peer.
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,

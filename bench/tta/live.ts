@@ -26,7 +26,7 @@ import {
   type PeerSnapshot,
   type TestReport,
 } from './live-peer';
-import { roomConfigFor, siteShapingFor } from './scenario';
+import { roomConfigFor } from './scenario';
 import type { CurvePoint, LinkBytes, Scenario, StrategyRun, TimelineChange } from './types';
 
 export { LiveBenchError } from './live-peer';
@@ -109,7 +109,7 @@ export async function runLive(
           ? startNodePeer({
               ...common,
               testSamples: scenario.testSamples,
-              siteShaping: siteShapingFor(scenario),
+              siteLinks: scenario.siteLinks,
             })
           : await startTabPeer({ ...common, browser }),
       );

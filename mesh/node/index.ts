@@ -5,6 +5,7 @@
 
 export { nodeClock } from './clock';
 export { nodeRtcConnector } from './rtc';
+export { nodeSignaling } from './signaling';
 export {
   DEFAULT_TEST_SAMPLES,
   type NodeBackendChoice,

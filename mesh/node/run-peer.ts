@@ -13,17 +13,19 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import * as v from 'valibot';
 import {
   createPeer,
-  createSignalingClient,
   type Emulation,
   type MeshEvent,
+  SiteLinksSchema,
   type SiteShaping,
+  siteShapingFrom,
 } from '..';
 import { nodeClock } from './clock';
 import { nodeRtcConnector } from './rtc';
+import { nodeSignaling } from './signaling';
 import { threadTrainerFactory } from './trainer-thread';
-import { NodeWebSocket } from './websocket';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +38,7 @@ const { values } = parseArgs({
     slowdown: { type: 'string' },
     'uplink-mbps': { type: 'string' },
     'latency-ms': { type: 'string' },
-    /** Caps and latency by site pair, JSON of SiteShaping (bits per second, ms). */
+    /** Caps and latency by site pair, JSON in Mbit/s and ms (as a scenario's siteLinks). */
     'site-links': { type: 'string' },
     'max-steps': { type: 'string' },
     'state-dir': { type: 'string' },
@@ -72,11 +74,15 @@ if (values.config !== undefined) {
 }
 let siteLinks: SiteShaping | undefined;
 if (values['site-links'] !== undefined) {
+  let json: unknown;
   try {
-    siteLinks = JSON.parse(values['site-links']) as SiteShaping;
+    json = JSON.parse(values['site-links']);
   } catch {
     fail('--site-links must be JSON');
   }
+  const checked = v.safeParse(SiteLinksSchema, json);
+  if (!checked.success) fail(`--site-links is invalid: ${checked.issues[0]?.message}`);
+  else siteLinks = siteShapingFrom(checked.output);
 }
 const slowdown = num('slowdown', values.slowdown, 1) ?? 1;
 const uplinkMbps = num('uplink-mbps', values['uplink-mbps'], 0.001);
@@ -90,7 +96,6 @@ const wanted = new Set(
 
 const print = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const clock = nodeClock();
-const wsUrl = new URL('/ws', server.replace(/^http/, 'ws')).toString();
 
 const peer = createPeer({
   room,
@@ -106,14 +111,7 @@ const peer = createPeer({
     ...(latencyMs === undefined ? {} : { latencyMs }),
     ...(siteLinks === undefined ? {} : { sites: siteLinks }),
   },
-  signaling: (hello) =>
-    createSignalingClient({
-      url: wsUrl,
-      WebSocket: NodeWebSocket,
-      hello,
-      clock,
-      random: Math.random,
-    }),
+  signaling: nodeSignaling(server, clock),
   rtc: nodeRtcConnector(),
   // In a worker thread, as a browser tab runs it in a Web Worker: the main thread stays free
   // for the links (see trainer-thread.ts).

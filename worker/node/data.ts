@@ -75,11 +75,27 @@ const cachedDataset = (name: DatasetName, split: 'train' | 'test') => {
   return p;
 };
 
+/** `n` samples of `ds` spread evenly over it (all of it when n >= its count). */
+export function spreadSubset(ds: Dataset, n: number): Dataset {
+  const count = Math.min(ds.count, n);
+  if (count === ds.count) return ds;
+  return subsetDataset(
+    ds,
+    Uint32Array.from({ length: count }, (_, i) => Math.floor((i * ds.count) / count)),
+  );
+}
+
+/** The public test images a peer reports on: `samples` of the dataset's test split, spread. */
+export async function loadTestSubset(name: DatasetName, samples?: number): Promise<Dataset> {
+  const test = await cachedDataset(name, 'test');
+  return spreadSubset(test, samples ?? test.count);
+}
+
 /** The data one peer trains and evaluates on. Throws DataError when files or options are bad. */
 export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
   const [train, test] = await Promise.all([
     cachedDataset(o.dataset, 'train'),
-    cachedDataset(o.dataset, 'test'),
+    loadTestSubset(o.dataset, o.testSamples),
   ]);
   const shard = makeShard({
     labels: train.labels,
@@ -91,13 +107,9 @@ export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
     validationFraction: o.validationFraction,
   });
   if (!shard.ok) throw shard.error;
-  const testCount = Math.min(test.count, o.testSamples ?? test.count);
-  const testIndices = Uint32Array.from({ length: testCount }, (_, i) =>
-    Math.floor((i * test.count) / testCount),
-  );
   return {
     train: subsetDataset(train, shard.value.train),
     validation: subsetDataset(train, shard.value.validation),
-    test: testCount === test.count ? test : subsetDataset(test, testIndices),
+    test,
   };
 }

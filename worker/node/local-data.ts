@@ -11,7 +11,7 @@ import { gunzip as gunzipCallback } from 'node:zlib';
 import type { DatasetName } from '../../core';
 import { DataError, type Dataset, loadDataset, makeShard, subsetDataset } from '../data';
 import type { TrainerData } from '../trainer';
-import { loadNodeData } from './data';
+import { loadTestSubset, spreadSubset } from './data';
 
 const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
@@ -116,29 +116,14 @@ export async function loadLocalData(o: LocalDataOptions): Promise<TrainerData> {
     validationFraction: o.validationFraction,
   });
   if (!shard.ok) throw shard.error;
-  let test: Dataset;
-  if ((await findFile(o.dir, LOCAL_FILES.testImages)) !== undefined) {
-    const own = await readPair(o.dir, LOCAL_FILES.testImages, LOCAL_FILES.testLabels);
-    const n = Math.min(own.count, o.testSamples);
-    test =
-      n === own.count
-        ? own
-        : subsetDataset(
-            own,
-            Uint32Array.from({ length: n }, (_, i) => Math.floor((i * own.count) / n)),
-          );
-  } else {
-    const shared = await loadNodeData({
-      dataset: o.dataset,
-      seed: o.seed,
-      peerIndex: 0,
-      peerCount: 1,
-      sharding: { kind: 'iid' },
-      validationFraction: 0,
-      testSamples: o.testSamples,
-    });
-    test = shared.test;
-  }
+  // The box's own test files when it has them, else the room dataset's public test split.
+  const test =
+    (await findFile(o.dir, LOCAL_FILES.testImages)) !== undefined
+      ? spreadSubset(
+          await readPair(o.dir, LOCAL_FILES.testImages, LOCAL_FILES.testLabels),
+          o.testSamples,
+        )
+      : await loadTestSubset(o.dataset, o.testSamples);
   return {
     train: subsetDataset(train, shard.value.train),
     validation: subsetDataset(train, shard.value.validation),
