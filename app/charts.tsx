@@ -1,5 +1,6 @@
 /**
- * Validation loss and accuracy over time, one line per peer and a dashed one for the mesh's
+ * Evaluation loss and accuracy over time (each peer's DKT evaluation: the room's common probe
+ * by default, or its own validation split), one line per peer and a dashed one for the mesh's
  * mean, drawn by uPlot (canvas: thousands of points stay cheap). Redrawn at most once a
  * second; rebuilt only when the set of series changes (a peer joined).
  */
@@ -152,8 +153,8 @@ export function MetricChart(props: ChartProps) {
       <div class="chart-plot" ref={host} role="img" aria-label={`${props.title}: chart`} />
       <Show when={shown().xs.length === 0}>
         <p class="note chart-empty">
-          No evaluations yet: each peer reports its validation loss and accuracy every few seconds
-          once it trains.
+          No evaluations yet: each peer reports its loss and accuracy on the room's DKT probe every
+          few seconds once it trains.
         </p>
       </Show>
       <figcaption>

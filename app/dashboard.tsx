@@ -95,7 +95,7 @@ function OwnPeerFields(props: { readonly params: JoinParams; readonly state: Das
         shown={fixed(view().trainLoss, 4)}
       />
       <Field
-        label="validation"
+        label="evaluation"
         testid="val-accuracy"
         value={view().valAccuracy}
         shown={`${percent(view().valAccuracy)} acc., loss ${fixed(view().valLoss, 3)}`}
@@ -180,20 +180,20 @@ export function Dashboard(props: {
           </p>
         </section>
         <section class="card area-loss" aria-labelledby="h-loss">
-          <h2 id="h-loss">Validation loss</h2>
+          <h2 id="h-loss">Evaluation loss</h2>
           <MetricChart
             testid="loss-chart"
-            title="Validation loss over time"
+            title="Evaluation loss over time"
             kind="loss"
             data={lossData()}
             colours={props.state.colours()}
           />
         </section>
         <section class="card area-acc" aria-labelledby="h-acc">
-          <h2 id="h-acc">Validation accuracy</h2>
+          <h2 id="h-acc">Evaluation accuracy</h2>
           <MetricChart
             testid="accuracy-chart"
-            title="Validation accuracy over time"
+            title="Evaluation accuracy over time"
             kind="accuracy"
             data={accuracyData()}
             colours={props.state.colours()}

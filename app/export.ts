@@ -25,7 +25,7 @@ export interface RunExport {
   readonly name: string;
   readonly exportedAtMs: number;
   readonly config: RoomConfig | undefined;
-  /** Every peer's polled progress (validation loss and accuracy). */
+  /** Every peer's polled progress (loss and accuracy of its DKT evaluation). */
   readonly peers: readonly PeerSeries[];
   readonly mesh: readonly MeshPoint[];
   readonly ownSteps: readonly OwnStep[];

@@ -1,6 +1,6 @@
 /**
  * Knowledge transfers (DESIGN.md 3.5) from every peer's status, newest first: who pulled
- * whose model, with which beta, its validation loss before and after, and whether the guard
+ * whose model, with which beta, its evaluation loss (DKT's split) before and after, and whether the guard
  * rolled the merge back.
  */
 
@@ -27,7 +27,7 @@ export function MergeTimeline(props: {
     <>
       <p class="note">
         {props.merges.length === 0
-          ? 'No transfers yet. A peer whose validation loss trails the best one pulls its model now and then.'
+          ? 'No transfers yet. A peer whose evaluation loss trails the best one pulls its model now and then.'
           : `${props.merges.length} transfer${props.merges.length === 1 ? '' : 's'}, ${rolledBack()} rolled back.`}
         <Show when={props.merges.length > SHOWN}> Newest {SHOWN} listed.</Show>
       </p>

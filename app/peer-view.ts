@@ -28,7 +28,7 @@ export interface PeerView {
   readonly trainLoss: number | undefined;
   /** Samples/s of compute, smoothed. */
   readonly capacity: number | undefined;
-  /** Last evaluation on this peer's validation split; null before the first. */
+  /** Last DKT evaluation (the room's probe, or this peer's validation split); null before the first. */
   readonly valLoss: number | null;
   readonly valAccuracy: number | null;
   readonly links: readonly LinkStatus[];
@@ -106,8 +106,8 @@ export function nextView(view: PeerView, event: MeshEvent, peer: PeerReadings): 
       );
     case 'evaluation':
       // Test-split evaluations are a benchmark's (PeerOptions.testEveryMs); the view shows
-      // the validation split the peer reports to the mesh.
-      if (event.split !== 'validation') return view;
+      // the DKT evaluation the peer reports to the mesh (the probe, or its validation split).
+      if (event.split === 'test') return view;
       return { ...view, valLoss: event.loss, valAccuracy: event.accuracy };
     case 'status':
       return fromStatus(view, { status: () => event.status, refusals: peer.refusals });

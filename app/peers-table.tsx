@@ -41,7 +41,8 @@ export function PeersTable(props: {
     <section class="table-scroll" tabindex="0" aria-label="Peers of the room">
       <table data-testid="peers-table" class="peers">
         <caption class="sr-only">
-          Peers of the room: backend, capacity, batch share, progress and validation results
+          Peers of the room: backend, capacity, batch share, progress and evaluation results (on the
+          room's DKT probe)
         </caption>
         <thead>
           <tr>
@@ -61,10 +62,16 @@ export function PeersTable(props: {
             <th scope="col" title="steps behind the most advanced peer">
               behind
             </th>
-            <th scope="col" title="validation loss">
+            <th
+              scope="col"
+              title="loss on the DKT evaluation (the common probe, or the peer's validation split)"
+            >
               loss
             </th>
-            <th scope="col" title="validation accuracy">
+            <th
+              scope="col"
+              title="accuracy on the DKT evaluation (the common probe, or the peer's validation split)"
+            >
               accuracy
             </th>
           </tr>

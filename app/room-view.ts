@@ -80,7 +80,7 @@ const fromInfo = (raw: unknown): RoomMember | undefined => {
 
 // ---- history ------------------------------------------------------------------------------
 
-/** A peer's progress at one poll. Loss and accuracy are on its validation split. */
+/** A peer's progress at one poll. Loss and accuracy are its DKT evaluation (the room's probe by default). */
 export interface MetricPoint {
   readonly atMs: number;
   readonly step: number;

@@ -21,7 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ROOM_CONFIG, STRATEGIES, type StrategyName } from '../core';
 import { runLive } from './tta/live';
-import { summarize } from './tta/metrics';
+import { summarize, summarizeSeeds } from './tta/metrics';
 import { accuracyPlot, bytesPlot } from './tta/plots';
 import { renderReport } from './tta/report';
 import { loadScenario, ScenarioError } from './tta/scenario';
@@ -31,7 +31,7 @@ import type { BenchOutput, Scenario, StrategyRun } from './tta/types';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST|all] [--mode sim|live]
                         [--browsers] [--out FILE] [--report FILE.md] [--quick]
-                        [--budget S] [--target ACC] [--calibration FILE] [--seed N] [--log-dir DIR]
+                        [--budget S] [--target ACC] [--calibration FILE] [--seed N | --seeds LIST] [--log-dir DIR]
        npm run bench -- --from RESULT.json --report FILE.md
 
   --scenario     built-in name (homogeneous, compute, bandwidth, both, dynamic, each with a
@@ -47,7 +47,10 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
   --target       override the scenario's target accuracy
   --calibration  sim mode: read the compute costs from FILE if it exists, else measure
                  and write them there (the same costs for several runs)
-  --seed         seeds the peers' randomness (default 1)
+  --seed         seeds the room (initial weights, shards) and the peers' randomness (default:
+                 the scenario's room seed, else 1)
+  --seeds        several seeds, e.g. 1-5 or 1,4,7: one run per seed (FILE-seedN.json), then
+                 each strategy's accuracy at the budget over the seeds, in FILE
   --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)
   --from         run nothing: write the report and plots of a result file made earlier
                  (with --target or --budget, its metrics read again from the saved curves)`;
@@ -70,7 +73,8 @@ const { values: args } = (() => {
         budget: { type: 'string' },
         target: { type: 'string' },
         calibration: { type: 'string' },
-        seed: { type: 'string', default: '1' },
+        seed: { type: 'string' },
+        seeds: { type: 'string' },
         'log-dir': { type: 'string' },
         from: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -94,6 +98,22 @@ function parseStrategies(list: string): StrategyName[] {
   }
   if (new Set(names).size !== names.length) throw new UsageError('a strategy is listed twice');
   return names as StrategyName[];
+}
+
+/** `1-5` or `1,4,7` (or both: `1-3,9`): distinct seeds >= 0, at most 50. */
+function parseSeeds(v: string): number[] {
+  const seeds: number[] = [];
+  for (const part of v.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UsageError(`--seeds: bad value '${v}' (e.g. 1-5 or 1,4,7)`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) throw new UsageError(`--seeds: ${part.trim()} runs backwards`);
+    for (let k = from; k <= to && seeds.length <= 50; k++) seeds.push(k);
+  }
+  if (seeds.length > 50) throw new UsageError('--seeds: at most 50 seeds');
+  if (new Set(seeds).size !== seeds.length) throw new UsageError('--seeds: a seed is listed twice');
+  return seeds;
 }
 
 function numberArg(name: string, v: string | undefined, ok: (x: number) => boolean) {
@@ -187,12 +207,19 @@ async function main(): Promise<number> {
   const loaded = await loadScenario(args.scenario ?? (args.quick ? 'quick' : 'both'));
   const budgetS = numberArg('budget', args.budget, (x) => x > 0);
   const target = numberArg('target', args.target, (x) => x > 0 && x < 1);
-  const seed = numberArg('seed', args.seed, (x) => Number.isInteger(x) && x >= 0) ?? 1;
+  const seedArg = numberArg('seed', args.seed, (x) => Number.isSafeInteger(x) && x >= 0);
+  const seedList = args.seeds === undefined ? undefined : parseSeeds(args.seeds);
+  if (seedList !== undefined && seedArg !== undefined) {
+    throw new UsageError('--seed and --seeds do not go together');
+  }
   const scenario: Scenario = {
     ...loaded,
     ...(budgetS === undefined ? {} : { budgetS }),
     ...(target === undefined ? {} : { targetAccuracy: target }),
   };
+  /** --seed also seeds the room: the model's initial weights and the shards. */
+  const seeded = (seed: number | undefined): Scenario =>
+    seed === undefined ? scenario : { ...scenario, config: { ...scenario.config, seed } };
   const strategies = parseStrategies(
     args.strategies ?? (args.quick ? 'dlion,bsp' : 'dlion,bsp,ako,gaia,hop'),
   );
@@ -202,7 +229,7 @@ async function main(): Promise<number> {
     args['log-dir'] ?? join(tmpdir(), `dlion-tta-${scenario.name}-${Date.now().toString(36)}`);
   mkdirSync(logDir, { recursive: true });
   say(
-    `bench: scenario ${scenario.name} (${scenario.peers.length} peers, ${scenario.model} on ${scenario.dataset}, ${scenario.sharding.kind}), ${modeName} mode, target ${scenario.targetAccuracy}, budget ${scenario.budgetS} s; strategies ${strategies.join(', ')}; logs in ${logDir}`,
+    `bench: scenario ${scenario.name} (${scenario.peers.length} peers, ${scenario.model} on ${scenario.dataset}, ${scenario.sharding.kind}), ${modeName} mode, target ${scenario.targetAccuracy}, budget ${scenario.budgetS} s; strategies ${strategies.join(', ')}${seedList === undefined ? '' : `; seeds ${seedList.join(', ')}`}; logs in ${logDir}`,
   );
 
   // Ctrl-C or SIGTERM: a live run stops its peers and browser before the process goes.
@@ -216,47 +243,105 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
 
   const costs = mode === 'sim' ? await costsFor(scenario, args.calibration) : undefined;
-  const startedAt = new Date().toISOString();
-  const runs: StrategyRun[] = [];
-  for (const strategy of strategies) {
-    const run =
-      costs !== undefined
-        ? await runSim(scenario, strategy, { costs, seed, logDir, progress: say })
-        : await runLive(scenario, strategy, {
-            browsers: args.browsers,
-            logDir,
-            progress: say,
-            signal: abort.signal,
-          });
-    runs.push(run);
-    const last = run.curve[run.curve.length - 1];
-    say(
-      `bench: ${strategy} done in ${run.wallS.toFixed(0)} s: accuracy ${last?.accuracy.toFixed(3) ?? '-'} at ${last?.t.toFixed(0) ?? '-'} s, ${(run.bytesSent / 1e6).toFixed(1)} MB sent`,
-    );
-  }
-  const results = summarize(runs, scenario.targetAccuracy, scenario.budgetS);
-  const output: BenchOutput = {
-    scenario: scenario.name,
-    mode: modeName,
-    targetAccuracy: scenario.targetAccuracy,
-    budgetS: scenario.budgetS,
-    results,
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
-    startedAt,
-    scenarioSpec: scenario,
-    ...(costs === undefined ? {} : { calibration: costs }),
-    runs,
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+
+  /** Every strategy on one seed: runs, writes `file` (and the report), prints the table. */
+  const runSeed = async (
+    seed: number | undefined,
+    file: string,
+    report: string | undefined,
+  ): Promise<BenchOutput> => {
+    const sc = seeded(seed);
+    const startedAt = new Date().toISOString();
+    const runs: StrategyRun[] = [];
+    for (const strategy of strategies) {
+      const tag = seed === undefined ? strategy : `${strategy} (seed ${seed})`;
+      const run =
+        costs !== undefined
+          ? await runSim(sc, strategy, { costs, seed: seed ?? 1, logDir, progress: say })
+          : await runLive(sc, strategy, {
+              browsers: args.browsers,
+              logDir,
+              progress: say,
+              signal: abort.signal,
+            });
+      runs.push(run);
+      const last = run.curve[run.curve.length - 1];
+      say(
+        `bench: ${tag} done in ${run.wallS.toFixed(0)} s: accuracy ${last?.accuracy.toFixed(3) ?? '-'} at ${last?.t.toFixed(0) ?? '-'} s, ${(run.bytesSent / 1e6).toFixed(1)} MB sent`,
+      );
+    }
+    const results = summarize(runs, sc.targetAccuracy, sc.budgetS);
+    const output: BenchOutput = {
+      scenario: sc.name,
+      mode: modeName,
+      targetAccuracy: sc.targetAccuracy,
+      budgetS: sc.budgetS,
+      results,
+      command,
+      startedAt,
+      scenarioSpec: sc,
+      ...(costs === undefined ? {} : { calibration: costs }),
+      runs,
+    };
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
+    say(`bench: wrote ${file}`);
+    if (report !== undefined) writeReport(output, report);
+    if (seed !== undefined && seedList !== undefined) process.stdout.write(`seed ${seed}:\n`);
+    for (const r of results) {
+      const ttt = r.timeToTargetS === null ? 'not reached' : `${r.timeToTargetS.toFixed(1)} s`;
+      const ratio = (x: { value: number; atLeast: boolean } | null) =>
+        x === null ? '-' : `${x.atLeast ? '>=' : ''}${x.value.toFixed(2)}x`;
+      process.stdout.write(
+        `${r.strategy.padEnd(14)} time to ${sc.targetAccuracy}: ${ttt.padEnd(12)} accuracy at ${sc.budgetS} s: ${r.accuracyAtBudget.toFixed(3)}  ${(r.bytesSent / 1e6).toFixed(1).padStart(8)} MB  vs bsp ${ratio(r.speedupOverBsp)}  vs best baseline ${ratio(r.speedupOverBestBaseline)}\n`,
+      );
+    }
+    return output;
   };
+
+  if (seedList === undefined) {
+    await runSeed(seedArg, out, args.report);
+    return 0;
+  }
+  const perSeed: BenchOutput[] = [];
+  for (const seed of seedList) {
+    const file = out.replace(/(\.json)?$/, `-seed${seed}.json`);
+    const report = args.report?.replace(/(\.md)?$/, `-seed${seed}.md`);
+    perSeed.push(await runSeed(seed, file, report));
+  }
+  const summary = summarizeSeeds(
+    perSeed.map((o) => o.runs),
+    scenario.targetAccuracy,
+    scenario.budgetS,
+  );
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify(
+      {
+        scenario: scenario.name,
+        mode: modeName,
+        targetAccuracy: scenario.targetAccuracy,
+        budgetS: scenario.budgetS,
+        seeds: seedList,
+        command,
+        summary,
+        perSeed: perSeed.map((o, i) => ({ seed: seedList[i], results: o.results })),
+      },
+      null,
+      2,
+    )}\n`,
+  );
   say(`bench: wrote ${out}`);
-  if (args.report !== undefined) writeReport(output, args.report);
-  for (const r of results) {
-    const ttt = r.timeToTargetS === null ? 'not reached' : `${r.timeToTargetS.toFixed(1)} s`;
-    const ratio = (x: { value: number; atLeast: boolean } | null) =>
-      x === null ? '-' : `${x.atLeast ? '>=' : ''}${x.value.toFixed(2)}x`;
+  process.stdout.write(
+    `over seeds ${seedList.join(', ')}: accuracy at ${scenario.budgetS} s (mean, min to max), mean of the last quarter, target ${scenario.targetAccuracy} reached (median time), best at the budget\n`,
+  );
+  for (const r of summary) {
+    const a = r.accuracyAtBudget;
+    const ttt = r.medianTimeToTargetS === null ? '-' : `${r.medianTimeToTargetS.toFixed(1)} s`;
     process.stdout.write(
-      `${r.strategy.padEnd(14)} time to ${scenario.targetAccuracy}: ${ttt.padEnd(12)} accuracy at ${scenario.budgetS} s: ${r.accuracyAtBudget.toFixed(3)}  ${(r.bytesSent / 1e6).toFixed(1).padStart(8)} MB  vs bsp ${ratio(r.speedupOverBsp)}  vs best baseline ${ratio(r.speedupOverBestBaseline)}\n`,
+      `${r.strategy.padEnd(14)} ${a.mean.toFixed(3)} (${a.min.toFixed(3)} to ${a.max.toFixed(3)})  late ${r.lateAccuracy.toFixed(3)}  reached ${r.reached}/${r.seeds} (${ttt})  best ${r.bestAtBudget}/${r.seeds}\n`,
     );
   }
   return 0;

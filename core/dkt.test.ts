@@ -3,15 +3,21 @@ import { describe, expect, it } from 'vitest';
 import {
   createTrust,
   DEFAULT_DKT_CONFIG,
+  DKT_ROUND_WAIT_MS,
   type DktReport,
+  decideRound,
   guard,
+  inRound,
   isTrusted,
+  joinsRound,
   latestReports,
   mergeParams,
   recordOutcome,
+  roundWindow,
   selectBest,
   settleMerge,
   shouldAsk,
+  startRound,
   validateDktConfig,
 } from './dkt';
 import { PolicyError } from './errors';
@@ -103,6 +109,97 @@ describe('shouldAsk', () => {
 
   it('does not ask without an own report', () => {
     expect(shouldAsk(c, [report(a, 0.1)], cfg, createTrust(), 1000)).toEqual({ ask: false });
+  });
+});
+
+describe('rounds', () => {
+  const w = roundWindow(2);
+  const rcfg = { ...cfg, window: w };
+
+  it('the window is twice the staleness bound plus slack', () => {
+    expect(roundWindow(0)).toBe(2);
+    expect(roundWindow(2)).toBe(6);
+    expect(roundWindow(-1)).toBe(2);
+  });
+
+  it('compares only the reports of this round: an old report never makes the fresh one best', () => {
+    // Without rounds: c evaluated just now (step 300, loss 0.5); a's newest report is from the
+    // last period (step 10, loss 0.9), when the model was worse. shouldAsk on all reports
+    // calls c the best, and a's fresh loss (0.2, step 302) is not there yet.
+    const old = report(a, 0.9, 1000, 10);
+    const own = report(c, 0.5, 4000, 300);
+    expect(shouldAsk(c, [old, own], cfg, createTrust(), 4000)).toEqual({ ask: false });
+    // With a round: c waits for a's report of this round, then asks a.
+    const round = startRound(300, 4000);
+    const members = [a, c];
+    expect(decideRound(c, round, [old, own], members, rcfg, createTrust(), 4100)).toBe('wait');
+    const fresh = report(a, 0.2, 4200, 302);
+    expect(decideRound(c, round, [old, own, fresh], members, rcfg, createTrust(), 4200)).toEqual({
+      ask: true,
+      from: a,
+    });
+    // Decided once: later calls do nothing.
+    expect(round.decided).toBe(true);
+    expect(decideRound(c, round, [old, own, fresh], members, rcfg, createTrust(), 4300)).toEqual({
+      ask: false,
+    });
+  });
+
+  it('decides without a silent member once the wait is over, on this round only', () => {
+    const round = startRound(300, 4000);
+    const own = report(c, 0.9, 4000, 300);
+    const stale = report(b, 0.1, 1000, 20); // last round's: not compared
+    const fresh = report(a, 0.5, 4100, 299);
+    const all = [own, stale, fresh];
+    expect(
+      decideRound(c, round, all, [a, b, c], rcfg, createTrust(), 4000 + DKT_ROUND_WAIT_MS - 1),
+    ).toBe('wait');
+    expect(
+      decideRound(c, round, all, [a, b, c], rcfg, createTrust(), 4000 + DKT_ROUND_WAIT_MS),
+    ).toEqual({ ask: true, from: a });
+  });
+
+  it('a report within the window belongs to the round, an older one does not', () => {
+    expect(inRound(report(a, 1, 0, 294), 300, 6)).toBe(true);
+    expect(inRound(report(a, 1, 0, 293), 300, 6)).toBe(false);
+    expect(inRound(report(a, 1, 0, 400), 300, 6)).toBe(true);
+  });
+
+  it('joins a newer round once, never twice in half a period', () => {
+    const base = { lastEvalAtMs: 0, window: 6, periodMs: 10_000, nowMs: 10_000 };
+    expect(joinsRound({ ...base, last: undefined, reportStep: 5 })).toBe(true);
+    const last = startRound(300, 0);
+    // The same round (a peer that joined it late reports a few steps on): no.
+    expect(joinsRound({ ...base, last, reportStep: 306 })).toBe(false);
+    expect(joinsRound({ ...base, last, reportStep: 307 })).toBe(true);
+    // We evaluated less than half a period ago: no, whatever the step.
+    expect(joinsRound({ ...base, last, reportStep: 900, lastEvalAtMs: 5001 })).toBe(false);
+    expect(joinsRound({ ...base, last, reportStep: 900, lastEvalAtMs: 5000 })).toBe(true);
+  });
+
+  it('every peer of a round that hears all reports picks the same best', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 5, noNaN: true }), { minLength: 2, maxLength: 8 }),
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 8, maxLength: 8 }),
+        (losses, jitter) => {
+          const ids = losses.map((_, i) => asPeerId(`p${i}`));
+          const reports = losses.map((l, i) => report(ids[i]!, l, 5000, 100 + jitter[i]!));
+          const bestLoss = Math.min(...losses);
+          for (const [i, self] of ids.entries()) {
+            const round = startRound(100 + jitter[i]!, 5000);
+            const d = decideRound(self, round, reports, ids, rcfg, createTrust(), 5000);
+            expect(d).not.toBe('wait');
+            if (d !== 'wait' && d.ask) {
+              expect(losses[i]!).toBeGreaterThan(bestLoss + rcfg.epsilon);
+              expect(reports.find((r) => r.peer === d.from)!.loss).toBe(bestLoss);
+            } else {
+              expect(losses[i]! <= bestLoss + rcfg.epsilon).toBe(true);
+            }
+          }
+        },
+      ),
+    );
   });
 });
 

@@ -3,8 +3,8 @@
  * how to merge them, when to roll the merge back, and which sources are no longer trusted.
  * The shell does the evaluating, the asking and the chunked sending.
  *
- * One round, on the receiving peer:
- *   const d = shouldAsk(self, reports, cfg, trust, nowMs);
+ * One round, on the receiving peer (rounds: see DktRound):
+ *   const d = decideRound(self, round, reports, members, cfg, trust, nowMs);  // or shouldAsk
  *   // d.ask: request params from d.from; when they arrive (own is kept for rollback):
  *   const merged = mergeParams(own, theirs, cfg.beta);          // Result: refuse on error
  *   const lossAfter = evaluate(merged.value);
@@ -146,6 +146,80 @@ export function shouldAsk(
   const best = bestReport(fresh.values(), trust, self);
   if (best === undefined || best.peer === self) return { ask: false };
   return own.loss > best.loss + cfg.epsilon ? { ask: true, from: best.peer } : { ask: false };
+}
+
+/**
+ * DKT rounds. Peers evaluate on timers of their own, so the newest report of one peer and of
+ * another can be a whole period apart, and while training moves fast the newer one always
+ * looks best: compared that way, most peers never ask. A round compares like with like: the
+ * first peer whose period is up evaluates and reports; a peer that hears a report from past
+ * its last round joins it (evaluates at once, unless it evaluated less than half a period
+ * ago); each peer decides once it holds a report of every live peer from this round, or when
+ * the round's wait is over, comparing this round's reports only. The staleness gate keeps
+ * peers within s steps of each other, so one round's reports lie within a few steps.
+ */
+export interface DktRound {
+  /** Our step when we evaluated for this round. */
+  readonly step: number;
+  /** Local time after which we decide with the reports we have. */
+  readonly decideByMs: number;
+  decided: boolean;
+}
+
+/** How long a round waits for the other peers' reports before deciding without them. */
+export const DKT_ROUND_WAIT_MS = 3000;
+
+/** Steps by which reports of one round may differ: twice the staleness bound, plus slack. */
+export const roundWindow = (staleness: number): number => 2 * Math.max(0, staleness) + 2;
+
+/** A round started at our step `step` at local time `nowMs`. */
+export const startRound = (step: number, nowMs: number): DktRound => ({
+  step,
+  decideByMs: nowMs + DKT_ROUND_WAIT_MS,
+  decided: false,
+});
+
+/** Whether `r` belongs to the round that started at `roundStep` (or to a later one). */
+export const inRound = (r: DktReport, roundStep: number, window: number): boolean =>
+  r.step >= roundStep - window;
+
+/**
+ * Whether a report of step `reportStep` that just arrived should make us evaluate now: it is
+ * past our last round by more than the window, and our last evaluation is at least half a
+ * period old (so one round never makes a peer evaluate twice).
+ */
+export function joinsRound(o: {
+  readonly last: DktRound | undefined;
+  readonly lastEvalAtMs: number;
+  readonly reportStep: number;
+  readonly window: number;
+  readonly periodMs: number;
+  readonly nowMs: number;
+}): boolean {
+  const newer = o.last === undefined || o.reportStep > o.last.step + o.window;
+  return newer && o.nowMs - o.lastEvalAtMs >= o.periodMs / 2;
+}
+
+/**
+ * The round's decision: 'wait' while some live member has not reported in it and the wait is
+ * not over; then, once, shouldAsk on this round's reports only. Marks the round decided.
+ */
+export function decideRound(
+  self: PeerId,
+  round: DktRound,
+  reports: Iterable<DktReport>,
+  members: Iterable<PeerId>,
+  cfg: { readonly epsilon: number; readonly maxAgeMs: number; readonly window: number },
+  trust: Trust,
+  nowMs: number,
+): AskDecision | 'wait' {
+  if (round.decided) return { ask: false };
+  const current = [...reports].filter((r) => inRound(r, round.step, cfg.window));
+  const heard = new Set(current.map((r) => r.peer));
+  const missing = [...members].some((m) => m !== self && !heard.has(m));
+  if (missing && nowMs < round.decideByMs) return 'wait';
+  round.decided = true;
+  return shouldAsk(self, current, cfg, trust, nowMs);
 }
 
 /**

@@ -3,7 +3,7 @@
  * knowledge transfers and refused input. The dashboard is built from this stream alone.
  */
 
-import type { MergeEvent, PeerId, PeerStatus, RoomConfig } from '../core';
+import type { EvalSplit, MergeEvent, PeerId, PeerStatus, RoomConfig } from '../core';
 import type { Emulation } from './types';
 
 /** Where the peer is in its life cycle (DESIGN.md 2). */
@@ -65,8 +65,11 @@ export type MeshEvent =
       readonly step: number;
       readonly loss: number;
       readonly accuracy: number;
-      /** 'validation': the peer's own split (DKT, the dashboard); 'test': PeerOptions.testEveryMs. */
-      readonly split: 'validation' | 'test';
+      /**
+       * What DKT evaluated on (the room's dktEvaluateOn: the common 'probe' or the peer's own
+       * 'validation' split; the dashboard shows it), or 'test': PeerOptions.testEveryMs.
+       */
+      readonly split: EvalSplit;
       readonly atMs: number;
     }
   | { readonly type: 'status'; readonly status: PeerStatus }

@@ -1,18 +1,24 @@
 /**
- * Direct knowledge transfer (DESIGN.md 3.5) as a peer runs it: evaluate and broadcast the
- * report, ask the best peer for its parameters, serve ours when asked, and merge what
- * arrives with the rollback guard. Join sync (join-sync.ts) reuses the same request/params path.
+ * Direct knowledge transfer (DESIGN.md 3.5) as a peer runs it: evaluate (on the room's
+ * dktEvaluateOn split: the common probe by default) and broadcast the report, in rounds that
+ * every peer joins (core/dkt.ts, DktRound); once the round's reports are in, ask the best peer
+ * for its parameters; serve ours when asked; merge what arrives with the rollback guard.
+ * Join sync (join-sync.ts) reuses the same request/params path.
  */
 
 import {
+  DEFAULT_ROOM_CONFIG,
   type DktReport,
+  decideRound,
   encodeParams,
   isValidReport,
+  joinsRound,
   MAX_MERGES,
   type MergeEvent,
   type ParamsMessage,
+  roundWindow,
   settleMerge,
-  shouldAsk,
+  startRound,
 } from '../core';
 import type { PeerContext, Remote } from './peer-context';
 
@@ -20,8 +26,14 @@ import type { PeerContext, Remote } from './peer-context';
 const DKT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface KnowledgeTransfer {
-  /** Evaluates, reports to every ready peer, and asks the best one when we are worse. */
+  /** Evaluates, reports to every ready peer and starts our part of a round. */
   runDkt(): Promise<void>;
+  /** Whether a DKT evaluation is due: our period is up, or a round we should join started. */
+  dktDue(): boolean;
+  /** A report arrived: join its round if it is a new one, and decide if the round is complete. */
+  onReport(step: number): void;
+  /** Decides the current round once its reports are in or its wait is over: ask the best. */
+  decide(): void;
   /** Merges the oldest parameters that arrived, keeping or rolling back by the guard. */
   mergeIncoming(): Promise<void>;
   /** Sends our parameters to `r`, which asked for them. */
@@ -32,10 +44,19 @@ export interface KnowledgeTransfer {
 
 export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
   const { s, clock, log, emit, exclusive, refuse, notify } = ctx;
+  const split = () => s.config?.dktEvaluateOn ?? DEFAULT_ROOM_CONFIG.dktEvaluateOn;
+  const periodMs = () => (s.config?.dktPeriodSec ?? DEFAULT_ROOM_CONFIG.dktPeriodSec) * 1000;
+  const window = () => roundWindow(s.config?.staleness ?? DEFAULT_ROOM_CONFIG.staleness);
+  /** Set when a report from a newer round arrived: evaluate at the next chance. */
+  let joinPending = false;
+
+  const dktDue = () => joinPending || clock.now() - s.lastDktAt >= periodMs();
 
   const runDkt = async () => {
+    joinPending = false;
     s.lastDktAt = clock.now();
-    const ev = await exclusive((t) => t.evaluate('validation'));
+    const evalSplit = split();
+    const ev = await exclusive((t) => t.evaluate(evalSplit));
     const now = clock.now();
     if (Number.isFinite(ev.loss)) s.lastEval = { loss: ev.loss, accuracy: ev.accuracy, atMs: now };
     emit({
@@ -43,7 +64,7 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
       step: s.stepIndex,
       loss: ev.loss,
       accuracy: ev.accuracy,
-      split: 'validation',
+      split: evalSplit,
       atMs: now,
     });
     const report: DktReport = {
@@ -66,17 +87,43 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
         });
       }
     }
-    if (!s.traits!.dkt) return;
-    if (s.request !== undefined && now - s.request.atMs < DKT_REQUEST_TIMEOUT_MS) return;
-    const cfg = s.config!;
-    const ask = shouldAsk(
-      s.selfId!,
+    s.dktRound = startRound(report.step, now);
+    decide();
+  };
+
+  const onReport = (step: number) => {
+    if (
+      joinsRound({
+        last: s.dktRound,
+        lastEvalAtMs: s.lastDktAt,
+        reportStep: step,
+        window: window(),
+        periodMs: periodMs(),
+        nowMs: clock.now(),
+      })
+    ) {
+      joinPending = true;
+      notify();
+    }
+    decide();
+  };
+
+  const decide = () => {
+    const round = s.dktRound;
+    if (round === undefined || round.decided || s.selfId === undefined || !s.config) return;
+    const now = clock.now();
+    const cfg = s.config;
+    const ask = decideRound(
+      s.selfId,
+      round,
       s.reports.values(),
-      { epsilon: cfg.dktEpsilon, maxAgeMs: cfg.dktPeriodSec * 3000 },
+      s.membership.members.keys(),
+      { epsilon: cfg.dktEpsilon, maxAgeMs: cfg.dktPeriodSec * 3000, window: window() },
       s.trust,
       now,
     );
-    if (!ask.ask) return;
+    if (ask === 'wait' || !ask.ask || !s.traits?.dkt) return;
+    if (s.request !== undefined && now - s.request.atMs < DKT_REQUEST_TIMEOUT_MS) return;
     const source = s.remotes.get(ask.from);
     if (!source?.ready) return;
     s.request = { to: ask.from, purpose: 'dkt', atMs: now };
@@ -87,14 +134,15 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
     const got = s.incomingParams.shift();
     if (got === undefined || !s.config) return;
     const cfg = s.config;
-    const before = await exclusive((t) => t.evaluate('validation'));
+    const evalSplit = split();
+    const before = await exclusive((t) => t.evaluate(evalSplit));
     const saved = await exclusive((t) => t.getParams());
     const merged = await exclusive((t) => t.mergeParams(got.message.values, cfg.dktBeta));
     if (merged instanceof Error) {
       refuse('bad-params', merged.message, got.from);
       return;
     }
-    const after = await exclusive((t) => t.evaluate('validation'));
+    const after = await exclusive((t) => t.evaluate(evalSplit));
     const { decision, event } = settleMerge(s.trust, {
       from: got.from,
       to: s.selfId!,
@@ -169,5 +217,5 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
     }
   };
 
-  return { runDkt, mergeIncoming, serveParams, onParams };
+  return { runDkt, dktDue, onReport, decide, mergeIncoming, serveParams, onParams };
 }

@@ -10,6 +10,7 @@ import {
   createStepTimes,
   createTrust,
   type DktReport,
+  type DktRound,
   type Membership,
   type MergeEvent,
   type ParamsMessage,
@@ -80,6 +81,8 @@ export interface PeerState {
   stepIndex: number;
   lastEval: { loss: number; accuracy: number; atMs: number } | undefined;
   lastDktAt: number;
+  /** The DKT round we last evaluated for (core/dkt.ts, DktRound). */
+  dktRound: DktRound | undefined;
   capacity: number;
   batchSize: number;
   weight: number;
@@ -122,6 +125,7 @@ export function createPeerState(o: PeerOptions): PeerState {
     stepIndex: 0,
     lastEval: undefined,
     lastDktAt: Number.NEGATIVE_INFINITY,
+    dktRound: undefined,
     capacity: 0,
     batchSize: 0,
     weight: 0,

@@ -37,7 +37,7 @@ export interface PeerLinks {
 
 export function createPeerLinks(
   ctx: PeerContext,
-  dkt: Pick<KnowledgeTransfer, 'serveParams' | 'onParams'>,
+  dkt: Pick<KnowledgeTransfer, 'serveParams' | 'onParams' | 'onReport'>,
 ): PeerLinks {
   const { o, s, clock, log, emit, refuse, notify } = ctx;
 
@@ -176,6 +176,7 @@ export function createPeerLinks(
           step: c.step,
           atMs: now,
         });
+        dkt.onReport(c.step);
         return;
       case 'mesh/dkt-request':
         if (!r.ready) {

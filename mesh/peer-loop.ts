@@ -21,7 +21,7 @@ import type { PeerContext } from './peer-context';
 
 /** What the loop drives in the rest of the peer. */
 export interface LoopDeps {
-  readonly dkt: Pick<KnowledgeTransfer, 'runDkt' | 'mergeIncoming'>;
+  readonly dkt: Pick<KnowledgeTransfer, 'runDkt' | 'dktDue' | 'decide' | 'mergeIncoming'>;
   postStatus(): void;
   shutdown(graceful: boolean): Promise<void>;
 }
@@ -125,7 +125,9 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
       await ctx.waitChange(500);
       continue;
     }
-    if (clock.now() - s.lastDktAt >= cfg.dktPeriodSec * 1000) await dkt.runDkt();
+    if (dkt.dktDue()) await dkt.runDkt();
+    // A round waiting for reports decides here once its wait is over.
+    dkt.decide();
     if (testEveryMs !== undefined && clock.now() - lastTestAt >= testEveryMs) {
       lastTestAt = clock.now();
       const ev = await exclusive((tr) => tr.evaluate('test'));

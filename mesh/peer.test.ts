@@ -6,7 +6,7 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32, type RoomConfig } from '../core';
+import { mulberry32, type RoomConfig, roundWindow } from '../core';
 import { type SignalingServer, startSignalingServer } from '../signaling/server';
 import type { MeshEvent, MeshPeer, PeerPhase } from './events';
 import { createMemoryNetwork, type MemoryNetwork } from './memory-link';
@@ -39,6 +39,8 @@ interface FakeTrainerOptions {
   readonly msPerSample?: number;
   /** Amplitude of the seeded noise added to each gradient entry. */
   readonly noise?: number;
+  /** Added to every evaluated loss: a peer that always looks worse, as a skewed shard can. */
+  readonly evalLossOffset?: number;
   /** Where checkpoints go, keyed by `checkpointKey`; a fresh store when left out. */
   readonly checkpoints?: Map<string, FakeCheckpoint>;
   readonly checkpointKey?: string;
@@ -128,7 +130,7 @@ function createFakeTrainer(request: TrainerRequest, o: FakeTrainerOptions = {}):
       return undefined;
     },
     async evaluate(): Promise<MeshEval> {
-      const loss = distance(params, target);
+      const loss = distance(params, target) + (o.evalLossOffset ?? 0);
       return { loss, accuracy: 1 / (1 + 100 * loss), samples: 100 };
     },
     capacity: async () => capacity,
@@ -511,6 +513,49 @@ describe('createPeer with in-memory links and a fake trainer', () => {
     // Its step count starts from the mesh's, not from 0.
     const firstStep = await waitFor('b’s first step', () => b.steps()[0], 5000, explainPeers(b));
     expect(firstStep.step).toBeGreaterThan(5);
+  });
+
+  it('DKT runs in rounds: peers evaluate together, the worse one merges from the best of each', async () => {
+    const network = createMemoryNetwork();
+    const room = newRoom();
+    const a = spawn(room, 'a', { network });
+    const b = spawn(room, 'b', { network });
+    await meshUp([a, b]);
+    await moreSteps(a, 100);
+    const merges = (s: Spawned) => s.events.flatMap((e) => (e.type === 'merge' ? [e.merge] : []));
+    // b's join sync took a's parameters through the same path: count from here on.
+    const before = { a: merges(a).length, b: merges(b).length };
+    // c joins with its timer out of phase with a's and b's, and always looks worse by 1.
+    const c = spawn(room, 'c', { network, trainer: { evalLossOffset: 1 } });
+    await meshUp([a, b, c]);
+    await waitFor(
+      'c to merge three times',
+      () => (merges(c).length >= 3 ? true : undefined),
+      15_000,
+      explainPeers(a, b, c),
+    );
+    const evals = (s: Spawned) =>
+      s.events.flatMap((e) => (e.type === 'evaluation' && e.split === 'probe' ? [e.step] : []));
+    // Every evaluation of c after its first (a round a and b may have been too recent to
+    // join) has one of a and one of b within the round's window.
+    const w = roundWindow(fastConfig().staleness ?? 2);
+    const late = evals(c).slice(1);
+    expect(late.length).toBeGreaterThanOrEqual(2);
+    for (const step of late) {
+      for (const other of [a, b]) {
+        expect({
+          other: other.name,
+          step,
+          near: evals(other).some((x) => Math.abs(x - step) <= w),
+        }).toEqual({ other: other.name, step, near: true });
+      }
+    }
+    // c asked the best of the round each time, and the guard kept every merge; a and b,
+    // within epsilon of each other, never asked.
+    const ids = new Set([a.peer.id(), b.peer.id()]);
+    expect(merges(c).every((m) => ids.has(m.from) && !m.rolledBack)).toBe(true);
+    expect(merges(a).slice(before.a)).toEqual([]);
+    expect(merges(b).slice(before.b)).toEqual([]);
   });
 
   it('pause() stops stepping while the peer stays alive; resume() goes on', async () => {

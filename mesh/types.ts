@@ -5,6 +5,7 @@
  */
 
 import type {
+  EvalSplit,
   PeerId,
   PeerKind,
   RoomConfig,
@@ -86,7 +87,7 @@ export interface MeshTrainer {
   getParams(): Promise<Float32Array>;
   setParams(params: Float32Array): Promise<undefined | Error>;
   mergeParams(other: Float32Array, beta: number): Promise<undefined | Error>;
-  evaluate(split: 'validation' | 'test'): Promise<MeshEval>;
+  evaluate(split: EvalSplit): Promise<MeshEval>;
   /** Smoothed samples/s of (emulated) compute, 0 before the first step. */
   capacity(): Promise<number>;
   setSlowdown(factor: number): Promise<undefined | Error>;

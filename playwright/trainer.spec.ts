@@ -116,6 +116,8 @@ test('a browser downloads only its own shard, compressed', async ({ harnessPage,
     .map((r) => new URL(r.url, server.url).pathname.replace('/data/shard/', ''))
     .sort();
   expect(names).toEqual([
+    'probe-images.idx.gz',
+    'probe-labels.idx.gz',
     'test-images.idx.gz',
     'test-labels.idx.gz',
     'train-images.idx.gz',

@@ -5,7 +5,15 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { err, mergeParams, mulberry32, ok, type Result, smoothCapacity } from '../core';
+import {
+  type EvalSplit,
+  err,
+  mergeParams,
+  mulberry32,
+  ok,
+  type Result,
+  smoothCapacity,
+} from '../core';
 import { type BackendName, selectBackend } from './backend';
 import type { Checkpoint } from './checkpoint';
 import { allocateBatch, type BatchBuffers, type Dataset, gatherBatch } from './data';
@@ -53,11 +61,15 @@ export interface TrainerConfig {
   readonly slowdown?: number;
 }
 
-/** The data a peer holds: its shard, its own validation split, and the test subset it reports on. */
+/**
+ * The data a peer holds: its shard, its own validation split, the test subset it reports on,
+ * and the DKT probe (public images, the same on every peer, disjoint from the test subset).
+ */
 export interface TrainerData {
   readonly train: Dataset;
   readonly validation: Dataset;
   readonly test: Dataset;
+  readonly probe: Dataset;
 }
 
 export interface TrainerInfo {
@@ -123,7 +135,7 @@ export interface Trainer {
   setParams(params: Float32Array): Result<void, TrainerError>;
   /** w <- (1 - beta) w + beta other (knowledge transfer). */
   mergeParams(other: Float32Array, beta: number): Result<void, TrainerError>;
-  evaluate(split: 'validation' | 'test'): Promise<EvalResult>;
+  evaluate(split: EvalSplit): Promise<EvalResult>;
   /** Samples per second of (emulated) compute, EWMA-smoothed; 0 before the first step. */
   capacity(): number;
   setSlowdown(factor: number): Result<void, TrainerError>;
@@ -283,7 +295,7 @@ export async function createTrainer(
       return ok(undefined);
     },
     async evaluate(split) {
-      const ds = split === 'validation' ? data.validation : data.test;
+      const ds = data[split];
       let lossSum = 0;
       let correct = 0;
       const evalBuffers = allocateBatch(ds, Math.min(EVAL_BATCH, Math.max(1, ds.count)));

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { StrategyName } from '../../core';
-import { accuracyAt, bestBaseline, siteTraffic, speedup, summarize, timeToTarget } from './metrics';
+import {
+  accuracyAt,
+  bestBaseline,
+  lateAccuracy,
+  siteTraffic,
+  speedup,
+  summarize,
+  summarizeSeeds,
+  timeToTarget,
+} from './metrics';
 import type { CurvePoint, StrategyRun } from './types';
 
 /** A curve from [t, accuracy] pairs (minAccuracy and step do not matter to the metrics). */
@@ -205,5 +214,47 @@ describe('siteTraffic', () => {
     expect(t.intra).toEqual({ links: 2, bytes: 150, meanSentFraction: 0.8 });
     expect(t.inter).toEqual({ links: 1, bytes: 10, meanSentFraction: 0.2 });
     expect(siteTraffic([], peers).inter.meanSentFraction).toBeNull();
+  });
+});
+
+describe('summarizeSeeds', () => {
+  it('averages each strategy over the seeds and counts targets reached and wins', () => {
+    const seed1 = [
+      run('dlion', curve([0, 0.1], [20, 0.9], [30, 0.8], [40, 0.9])),
+      run('dlion-no-dkt', curve([0, 0.1], [20, 0.5], [30, 0.6], [40, 0.7])),
+    ];
+    const seed2 = [
+      run('dlion', curve([0, 0.1], [10, 0.9], [30, 0.7], [40, 0.8])),
+      run('dlion-no-dkt', curve([0, 0.1], [20, 0.9], [30, 0.9], [40, 0.8])),
+    ];
+    const [dlion, noDkt] = summarizeSeeds([seed1, seed2], 0.85, 40);
+    expect(dlion).toMatchObject({
+      strategy: 'dlion',
+      seeds: 2,
+      reached: 2,
+      bestAtBudget: 1, // seed 2 is a tie at 0.8: nobody's win
+    });
+    expect(dlion!.accuracyAtBudget.mean).toBeCloseTo(0.85, 12);
+    expect(dlion!.accuracyAtBudget.min).toBe(0.8);
+    expect(dlion!.accuracyAtBudget.max).toBe(0.9);
+    // From 30 s on: (0.8 + 0.9) / 2 and (0.7 + 0.8) / 2, averaged.
+    expect(dlion!.lateAccuracy).toBeCloseTo(0.8, 12);
+    // Reached (interpolated) at 18.75 s on seed 1 and 9.375 s on seed 2: the median of two.
+    expect(dlion!.medianTimeToTargetS).toBeCloseTo((18.75 + 9.375) / 2, 12);
+    expect(noDkt).toMatchObject({ reached: 1, bestAtBudget: 0 });
+    expect(noDkt!.medianTimeToTargetS).toBeCloseTo(18.75, 12);
+  });
+
+  it('refuses seeds that ran different strategies, and is empty for no seeds', () => {
+    expect(summarizeSeeds([], 0.9, 40)).toEqual([]);
+    expect(() =>
+      summarizeSeeds([[run('dlion', curve([0, 0.1]))], [run('bsp', curve([0, 0.1]))]], 0.9, 40),
+    ).toThrow(/same strategies/);
+  });
+
+  it('lateAccuracy is the mean from a time on, or the last sample when none is that late', () => {
+    expect(lateAccuracy(curve([0, 0.2], [10, 0.4], [20, 0.6]), 10)).toBeCloseTo(0.5, 12);
+    expect(lateAccuracy(curve([0, 0.2], [10, 0.4]), 30)).toBe(0.4);
+    expect(lateAccuracy([], 30)).toBe(0);
   });
 });

@@ -195,3 +195,74 @@ export function siteTraffic(
   });
   return { intra: out(sum.intra), inter: out(sum.inter) };
 }
+
+/** One strategy over several seeds of one scenario (`--seeds`). */
+export interface SeedSummary {
+  readonly strategy: StrategyName;
+  readonly seeds: number;
+  /** Accuracy at the budget: mean, lowest and highest over the seeds. */
+  readonly accuracyAtBudget: { readonly mean: number; readonly min: number; readonly max: number };
+  /** Mean of the accuracy samples in the last quarter of the budget, averaged over the seeds. */
+  readonly lateAccuracy: number;
+  /** Seeds on which the target was reached, and the median time of those. */
+  readonly reached: number;
+  readonly medianTimeToTargetS: number | null;
+  /** Seeds on which this strategy's accuracy at the budget beat every other strategy's. */
+  readonly bestAtBudget: number;
+}
+
+/** The mean accuracy of `curve`'s samples at or after `fromS`; the last sample if none. */
+export function lateAccuracy(curve: readonly CurvePoint[], fromS: number): number {
+  const late = curve.filter((p) => p.t >= fromS - 1e-9);
+  if (late.length === 0) return curve.at(-1)?.accuracy ?? 0;
+  return late.reduce((a, p) => a + p.accuracy, 0) / late.length;
+}
+
+/**
+ * Per strategy, its figures over the seeds: each element of `perSeed` is one seed's runs (the
+ * same strategies in each). Throws when the seeds did not run the same strategies.
+ */
+export function summarizeSeeds(
+  perSeed: readonly (readonly StrategyRun[])[],
+  target: number,
+  budgetS: number,
+): SeedSummary[] {
+  if (perSeed.length === 0) return [];
+  const names = perSeed[0]!.map((r) => r.strategy);
+  for (const runs of perSeed) {
+    const these = runs.map((r) => r.strategy);
+    if (these.length !== names.length || these.some((n, i) => n !== names[i])) {
+      throw new Error(`every seed must run the same strategies: ${names} vs ${these}`);
+    }
+  }
+  const atBudget = perSeed.map((runs) => runs.map((r) => accuracyAt(r.curve, budgetS)));
+  return names.map((strategy, k) => {
+    const acc = atBudget.map((row) => row[k]!);
+    const times = perSeed
+      .map((runs) => timeToTarget(runs[k]!.curve, target))
+      .filter((t): t is number => t !== null)
+      .sort((x, y) => x - y);
+    const mid = times.length >> 1;
+    const median =
+      times.length === 0
+        ? null
+        : times.length % 2 === 1
+          ? times[mid]!
+          : (times[mid - 1]! + times[mid]!) / 2;
+    return {
+      strategy,
+      seeds: perSeed.length,
+      accuracyAtBudget: {
+        mean: acc.reduce((a, x) => a + x, 0) / acc.length,
+        min: Math.min(...acc),
+        max: Math.max(...acc),
+      },
+      lateAccuracy:
+        perSeed.reduce((a, runs) => a + lateAccuracy(runs[k]!.curve, budgetS * 0.75), 0) /
+        perSeed.length,
+      reached: times.length,
+      medianTimeToTargetS: median,
+      bestAtBudget: atBudget.filter((row) => row.every((x, j) => j === k || row[k]! > x)).length,
+    };
+  });
+}

@@ -45,6 +45,7 @@ describe('DEFAULT_ROOM_CONFIG', () => {
       dataset: 'mnist',
       staleness: 2,
       dktBeta: 0.5,
+      dktEvaluateOn: 'probe',
       rebalanceEvery: 20,
       sharding: { kind: 'iid' },
     });
@@ -191,6 +192,9 @@ describe('parseRoomConfig: field ranges', () => {
     [{ dktEpsilon: -0.01 }, false],
     [{ dktDelta: 0 }, true],
     [{ dktDelta: -1 }, false],
+    [{ dktEvaluateOn: 'probe' }, true],
+    [{ dktEvaluateOn: 'validation' }, true],
+    [{ dktEvaluateOn: 'test' }, false],
     [{ rebalanceEvery: 0 }, false],
     [{ rebalanceEvery: 1 }, true],
     [{ valueType: 'f16' }, true],

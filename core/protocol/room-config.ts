@@ -13,6 +13,17 @@ export const MODELS = ['mlp', 'cnn', 'cnn-large'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export const VALUE_TYPES = ['f32', 'f16'] as const;
+/**
+ * What DKT evaluates models on (DESIGN.md 3.5): 'probe', public images of the room dataset
+ * that every peer holds, the same on every peer and disjoint from the test images accuracy is
+ * reported on; or 'validation', each peer's own held-out split of its shard. Losses on the
+ * probe compare across peers whatever their shards; on non-iid shards the validation splits
+ * follow each peer's own classes and their losses do not.
+ */
+export const DKT_EVAL_SPLITS = ['probe', 'validation'] as const;
+export type DktEvalSplit = (typeof DKT_EVAL_SPLITS)[number];
+/** Every split a trainer evaluates on: DKT's, and the test subset accuracy is reported on. */
+export type EvalSplit = DktEvalSplit | 'test';
 
 export const MIN_GLOBAL_BATCH = 8;
 export const MAX_GLOBAL_BATCH = 4096;
@@ -59,6 +70,7 @@ const RoomConfigFields = v.strictObject({
   dktEpsilon: v.pipe(finite(), v.minValue(0), v.maxValue(1000)),
   /** Loss increase after a merge that triggers a rollback. */
   dktDelta: v.pipe(finite(), v.minValue(0), v.maxValue(1000)),
+  dktEvaluateOn: v.picklist(DKT_EVAL_SPLITS),
   /** R of WDB: steps between batch reassignments (DESIGN.md 3.1). */
   rebalanceEvery: intIn(1, 100_000),
   valueType: v.picklist(VALUE_TYPES),
@@ -122,6 +134,7 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = Object.freeze({
   // with near-equal loss do not keep swapping parameters over evaluation noise.
   dktEpsilon: 0.05,
   dktDelta: 0.02,
+  dktEvaluateOn: 'probe',
   rebalanceEvery: 20,
   valueType: 'f32',
   validationFraction: 0.1,

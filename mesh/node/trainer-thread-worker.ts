@@ -6,6 +6,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import type { EvalSplit } from '../../core';
 import { createFileCheckpointStore } from '../../worker/node/checkpoint-store';
 import type { MeshTrainer, TrainerRequest } from '../types';
 import { threadEndpoint } from './thread-endpoint';
@@ -39,7 +40,7 @@ const api = {
   getParams: () => live().getParams(),
   setParams: (p: Float32Array) => live().setParams(p),
   mergeParams: (p: Float32Array, beta: number) => live().mergeParams(p, beta),
-  evaluate: (split: 'validation' | 'test') => live().evaluate(split),
+  evaluate: (split: EvalSplit) => live().evaluate(split),
   capacity: () => live().capacity(),
   setSlowdown: (f: number) => live().setSlowdown(f),
   steps: () => live().steps(),

@@ -3,7 +3,7 @@
 
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { ShardRequest } from '../data';
+import { PROBE_SAMPLES, type ShardRequest } from '../data';
 import { loadNodeData } from '../node/data';
 import { shardFiles } from '../node/shard-files';
 import { type BrowserDataOptions, browserGunzip, loadBrowserData, shardUrls } from './data';
@@ -42,24 +42,27 @@ function fakeServer(
 }
 
 describe('loadBrowserData', () => {
-  it('downloads the six shard files only and yields what loadNodeData gives the peer', async () => {
+  it('downloads the eight shard files only and yields what loadNodeData gives the peer', async () => {
     const [files, expected] = await Promise.all([shardFiles(request), loadNodeData(request)]);
     const server = fakeServer(files);
     const r = await loadBrowserData(options, server.fetchFn);
     if (!r.ok) throw r.error;
-    expect(server.asked).toHaveLength(6);
+    expect(server.asked).toHaveLength(8);
     const urls = shardUrls(options);
     expect(new Set(server.asked)).toEqual(
-      new Set([urls.train, urls.validation, urls.test].flatMap((u) => [u.images, u.labels])),
+      new Set(
+        [urls.train, urls.validation, urls.test, urls.probe].flatMap((u) => [u.images, u.labels]),
+      ),
     );
     for (const u of server.asked)
       expect(u).toMatch(/^http:\/\/peer\.test\/data\/shard\/[a-z]+-(images|labels)\.idx\.gz\?/);
-    for (const split of ['train', 'validation', 'test'] as const) {
+    for (const split of ['train', 'validation', 'test', 'probe'] as const) {
       expect(r.value[split].count).toBe(expected[split].count);
       expect(sameBytes(r.value[split].images, expected[split].images)).toBe(true);
       expect(sameBytes(r.value[split].labels, expected[split].labels)).toBe(true);
     }
     expect(r.value.test.count).toBe(300);
+    expect(r.value.probe.count).toBe(PROBE_SAMPLES);
   });
 
   it('reports an HTTP error with the server message, and a corrupt file as a DataError', async () => {

@@ -1,6 +1,6 @@
 /**
- * Loading a peer's data in the browser: only its own shard and the test subset it evaluates
- * on, as six gzipped IDX files from the server's /data/shard/ (worker/node/shard-files.ts).
+ * Loading a peer's data in the browser: only its own shard, the test subset it evaluates
+ * on and the DKT probe, as eight gzipped IDX files from the server's /data/shard/ (worker/node/shard-files.ts).
  */
 
 import { err, ok, type Result } from '../../core';
@@ -59,7 +59,7 @@ export interface BrowserDataOptions extends ShardRequest {
   readonly baseUrl: string;
 }
 
-/** The six URLs of a shard, for the loader and for tests that watch the network. */
+/** The eight URLs of a shard, for the loader and for tests that watch the network. */
 export function shardUrls(
   o: BrowserDataOptions,
 ): Record<ShardSplit, { images: string; labels: string }> {
@@ -71,6 +71,7 @@ export function shardUrls(
     train: { images: url('train', 'images'), labels: url('train', 'labels') },
     validation: { images: url('validation', 'images'), labels: url('validation', 'labels') },
     test: { images: url('test', 'images'), labels: url('test', 'labels') },
+    probe: { images: url('probe', 'images'), labels: url('probe', 'labels') },
   };
 }
 
@@ -97,7 +98,8 @@ async function download(
 }
 
 /**
- * Downloads, gunzips and parses a peer's shard (train, validation) and test subset. Never
+ * Downloads, gunzips and parses a peer's shard (train, validation), its test subset and the
+ * DKT probe. Never
  * rejects: a network failure, an HTTP error or a malformed file is a DataError.
  * Example: `await loadBrowserData({ baseUrl: location.origin, dataset: 'mnist', ... })`.
  */
@@ -122,13 +124,15 @@ export async function loadBrowserData(
         return ds.value;
       }),
     );
-    const [train, validation, test] = loaded as [Dataset, Dataset, Dataset];
-    if (test.count !== o.testSamples) {
+    const [train, validation, test, probe] = loaded as [Dataset, Dataset, Dataset, Dataset];
+    // Fewer than asked only when asked for more than the split holds outside the probe.
+    if (test.count === 0 || test.count > o.testSamples) {
       return err(
         new DataError('bad-dataset', `asked for ${o.testSamples} test samples, got ${test.count}`),
       );
     }
-    return ok({ train, validation, test });
+    if (probe.count === 0) return err(new DataError('bad-dataset', 'the probe split is empty'));
+    return ok({ train, validation, test, probe });
   } catch (e) {
     if (e instanceof DataError) return err(e);
     return err(new DataError('missing', e instanceof Error ? e.message : String(e)));

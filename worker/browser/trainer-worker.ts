@@ -5,6 +5,7 @@
  */
 
 import * as Comlink from 'comlink';
+import type { EvalSplit } from '../../core';
 import { BACKENDS, type BackendName } from '../backend';
 import { encodeCheckpoint, type MetricPoint, restoreCheckpoint } from '../checkpoint';
 import type { ShardSpec } from '../data';
@@ -170,8 +171,8 @@ const api = {
     return r.ok ? fromResult(r.value) : r;
   },
 
-  evaluate(split: 'validation' | 'test'): Promise<WorkerResult<EvalResult>> {
-    if (split !== 'validation' && split !== 'test') {
+  evaluate(split: EvalSplit): Promise<WorkerResult<EvalResult>> {
+    if (split !== 'validation' && split !== 'test' && split !== 'probe') {
       return Promise.resolve(
         workerErr(toPlainError(new TrainerError('bad-input', `unknown split '${String(split)}'`))),
       );

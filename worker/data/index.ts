@@ -30,6 +30,7 @@ export {
   loadDataset,
   toDataset,
 } from './mnist';
+export { mayBeProbe, PROBE_SAMPLES, probeCount, probeIndices, testIndices } from './probe';
 export * from './shard-url';
 export { makeShard, peerClasses, type Shard, type ShardOptions, sampleDirichlet } from './shards';
 export { subsetDataset } from './subset';

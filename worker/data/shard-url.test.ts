@@ -68,7 +68,7 @@ describe('shard URLs', () => {
       },
     });
     expect(formatSharding({ kind: 'dirichlet', alpha: 0.5 })).toBe('dirichlet:0.5');
-    expect(SHARD_FILE_NAMES).toHaveLength(6);
+    expect(SHARD_FILE_NAMES).toHaveLength(8);
     expect(SHARD_FILE_NAMES).toContain('validation-labels.idx.gz');
   });
 

@@ -20,12 +20,12 @@ import { DataError } from './errors';
 
 /** Where the shard files live on the server. */
 export const SHARD_PATH_PREFIX = '/data/shard/';
-export const SHARD_SPLITS = ['train', 'validation', 'test'] as const;
+export const SHARD_SPLITS = ['train', 'validation', 'test', 'probe'] as const;
 export type ShardSplit = (typeof SHARD_SPLITS)[number];
 export const SHARD_PARTS = ['images', 'labels'] as const;
 export type ShardPart = (typeof SHARD_PARTS)[number];
 
-/** The six files of one shard, by name. */
+/** The eight files of one shard (images and labels of each split), by name. */
 export const SHARD_FILE_NAMES: readonly string[] = SHARD_SPLITS.flatMap((s) =>
   SHARD_PARTS.map((p) => shardFileName(s, p)),
 );

@@ -1,6 +1,6 @@
 /**
  * Loading a peer's data in Node (kiosks, tests, benchmarks): the dataset files from disk, the
- * peer's shard and validation split, and the test subset it reports on.
+ * peer's shard and validation split, the test subset it reports on, and the DKT probe.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -14,8 +14,10 @@ import {
   type Dataset,
   loadDataset,
   makeShard,
+  probeIndices,
   type ShardSpec,
   subsetDataset,
+  testIndices,
 } from '../data';
 import type { TrainerData } from '../trainer';
 
@@ -85,17 +87,30 @@ export function spreadSubset(ds: Dataset, n: number): Dataset {
   );
 }
 
-/** The public test images a peer reports on: `samples` of the dataset's test split, spread. */
+/**
+ * The public test images a peer reports on: `samples` of the dataset's test split, spread
+ * evenly, never one of the DKT probe's images (worker/data/probe.ts).
+ */
 export async function loadTestSubset(name: DatasetName, samples?: number): Promise<Dataset> {
   const test = await cachedDataset(name, 'test');
-  return spreadSubset(test, samples ?? test.count);
+  return subsetDataset(
+    test,
+    testIndices(test.count, samples ?? test.count, probeIndices(test.count)),
+  );
+}
+
+/** The DKT probe: the same public test images on every peer, disjoint from the test subset. */
+export async function loadProbe(name: DatasetName): Promise<Dataset> {
+  const test = await cachedDataset(name, 'test');
+  return subsetDataset(test, probeIndices(test.count));
 }
 
 /** The data one peer trains and evaluates on. Throws DataError when files or options are bad. */
 export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
-  const [train, test] = await Promise.all([
+  const [train, test, probe] = await Promise.all([
     cachedDataset(o.dataset, 'train'),
     loadTestSubset(o.dataset, o.testSamples),
+    loadProbe(o.dataset),
   ]);
   const shard = makeShard({
     labels: train.labels,
@@ -111,5 +126,6 @@ export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
     train: subsetDataset(train, shard.value.train),
     validation: subsetDataset(train, shard.value.validation),
     test,
+    probe,
   };
 }

@@ -11,7 +11,7 @@ import { gunzip as gunzipCallback } from 'node:zlib';
 import type { DatasetName } from '../../core';
 import { DataError, type Dataset, loadDataset, makeShard, subsetDataset } from '../data';
 import type { TrainerData } from '../trainer';
-import { loadTestSubset, spreadSubset } from './data';
+import { loadProbe, loadTestSubset, spreadSubset } from './data';
 
 const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
@@ -128,5 +128,7 @@ export async function loadLocalData(o: LocalDataOptions): Promise<TrainerData> {
     train: subsetDataset(train, shard.value.train),
     validation: subsetDataset(train, shard.value.validation),
     test,
+    // DKT compares peers on the room dataset's public probe, whatever the box's own data.
+    probe: await loadProbe(o.dataset),
   };
 }

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseIdx, type ShardRequest, shardQuery } from '../data';
+import { PROBE_SAMPLES, parseIdx, type ShardRequest, shardQuery } from '../data';
 import { loadNodeData } from './data';
 import {
   cachedShardFiles,
@@ -41,6 +41,8 @@ describe('shardFiles', () => {
     ]);
     expect([...files.keys()].sort()).toEqual(
       [
+        'probe-images.idx.gz',
+        'probe-labels.idx.gz',
         'test-images.idx.gz',
         'test-labels.idx.gz',
         'train-images.idx.gz',
@@ -49,7 +51,7 @@ describe('shardFiles', () => {
         'validation-labels.idx.gz',
       ].sort(),
     );
-    for (const split of ['train', 'validation', 'test'] as const) {
+    for (const split of ['train', 'validation', 'test', 'probe'] as const) {
       const images = unpack(files.get(`${split}-images.idx.gz`));
       const labels = unpack(files.get(`${split}-labels.idx.gz`));
       const ds = data[split];
@@ -62,6 +64,27 @@ describe('shardFiles', () => {
     // A third of the training set in two classes, and only 500 test images: the files are
     // far smaller than the full 47 MB images file.
     expect(data.test.count).toBe(500);
+    // The DKT probe: the same public images for every peer, none of them a test image.
+    expect(data.probe.count).toBe(PROBE_SAMPLES);
+    const testImages = new Set<string>();
+    for (let i = 0; i < data.test.count; i++) {
+      testImages.add(
+        Buffer.from(data.test.images.subarray(i * 784, (i + 1) * 784)).toString('base64'),
+      );
+    }
+    let shared = 0;
+    for (let i = 0; i < data.probe.count; i++) {
+      const key = Buffer.from(data.probe.images.subarray(i * 784, (i + 1) * 784)).toString(
+        'base64',
+      );
+      if (testImages.has(key)) shared++;
+    }
+    expect(shared).toBe(0);
+    const other = await loadNodeData({
+      ...request,
+      peerIndex: (request.peerIndex + 1) % request.peerCount,
+    });
+    expect(sameBytes(other.probe.images, data.probe.images)).toBe(true);
     expect(new Set(data.train.labels).size).toBe(2);
     expect(files.get('train-images.idx.gz')!.byteLength).toBeLessThan(8_000_000);
   });

@@ -1,5 +1,5 @@
 /**
- * Serving a peer's shard to its browser: the six gzipped IDX files of its train and
+ * Serving a peer's shard to its browser: the eight gzipped IDX files of its train and
  * validation splits and its test subset, cut by loadNodeData, so a browser never downloads
  * the whole dataset. The signaling server mounts handleShardRequest.
  */
@@ -31,7 +31,7 @@ export type ShardFiles = ReadonlyMap<string, Uint8Array>;
 export const SHARD_CACHE_ENTRIES = 8;
 
 /**
- * Builds the six files of a shard. Throws DataError when the dataset is missing or the
+ * Builds the eight files of a shard. Throws DataError when the dataset is missing or the
  * options give no valid shard (a Dirichlet draw that leaves the peer empty).
  */
 export async function shardFiles(r: ShardRequest): Promise<ShardFiles> {
@@ -59,7 +59,7 @@ export async function shardFiles(r: ShardRequest): Promise<ShardFiles> {
   return files;
 }
 
-// Promises, so that the six requests a browser makes at once build the shard once.
+// Promises, so that the eight requests a browser makes at once build the shard once.
 const cache = new Map<string, Promise<ShardFiles>>();
 
 /** The shard's files from a small LRU cache, built on a miss; a failed build is not kept. */
