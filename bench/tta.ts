@@ -47,8 +47,8 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
   --target       override the scenario's target accuracy
   --calibration  sim mode: read the compute costs from FILE if it exists, else measure
                  and write them there (the same costs for several runs)
-  --seed         seeds the room (initial weights, shards) and the peers' randomness (default:
-                 the scenario's room seed, else 1)
+  --seed         seeds the room (initial weights, shards) and the peers' randomness; without
+                 it the room seed is the scenario's (else 1) and the peers' randomness 1
   --seeds        several seeds, e.g. 1-5 or 1,4,7: one run per seed (FILE-seedN.json), then
                  each strategy's accuracy at the budget over the seeds, in FILE
   --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)
@@ -108,6 +108,7 @@ function parseSeeds(v: string): number[] {
     if (!m) throw new UsageError(`--seeds: bad value '${v}' (e.g. 1-5 or 1,4,7)`);
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
+    if (to > 0xffff_ffff) throw new UsageError(`--seeds: ${to} is above 4294967295`);
     if (to < from) throw new UsageError(`--seeds: ${part.trim()} runs backwards`);
     for (let k = from; k <= to && seeds.length <= 50; k++) seeds.push(k);
   }
@@ -207,7 +208,11 @@ async function main(): Promise<number> {
   const loaded = await loadScenario(args.scenario ?? (args.quick ? 'quick' : 'both'));
   const budgetS = numberArg('budget', args.budget, (x) => x > 0);
   const target = numberArg('target', args.target, (x) => x > 0 && x < 1);
-  const seedArg = numberArg('seed', args.seed, (x) => Number.isSafeInteger(x) && x >= 0);
+  const seedArg = numberArg(
+    'seed',
+    args.seed,
+    (x) => Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff,
+  );
   const seedList = args.seeds === undefined ? undefined : parseSeeds(args.seeds);
   if (seedList !== undefined && seedArg !== undefined) {
     throw new UsageError('--seed and --seeds do not go together');

@@ -13,7 +13,7 @@ import {
   latestReports,
   mergeParams,
   recordOutcome,
-  roundWindow,
+  roundWaitMs,
   selectBest,
   settleMerge,
   shouldAsk,
@@ -113,88 +113,96 @@ describe('shouldAsk', () => {
 });
 
 describe('rounds', () => {
-  const w = roundWindow(2);
-  const rcfg = { ...cfg, window: w };
+  const periodMs = 10_000;
 
-  it('the window is twice the staleness bound plus slack', () => {
-    expect(roundWindow(0)).toBe(2);
-    expect(roundWindow(2)).toBe(6);
-    expect(roundWindow(-1)).toBe(2);
+  it('waits 3 s, or 4 steps when steps are slower, and never more than half a period', () => {
+    expect(roundWaitMs(periodMs, 20)).toBe(DKT_ROUND_WAIT_MS);
+    expect(roundWaitMs(periodMs, 1000)).toBe(4000);
+    expect(roundWaitMs(periodMs, 5000)).toBe(5000);
+    expect(roundWaitMs(1000, 20)).toBe(500);
+    expect(roundWaitMs(periodMs, Number.NaN)).toBe(DKT_ROUND_WAIT_MS);
+    expect(startRound(7, 100, periodMs, 2000)).toMatchObject({
+      step: 7,
+      startedAtMs: 100,
+      decideByMs: 5100, // 4 steps would be 8 s: half the period caps it
+      decided: false,
+    });
   });
 
   it('compares only the reports of this round: an old report never makes the fresh one best', () => {
-    // Without rounds: c evaluated just now (step 300, loss 0.5); a's newest report is from the
-    // last period (step 10, loss 0.9), when the model was worse. shouldAsk on all reports
-    // calls c the best, and a's fresh loss (0.2, step 302) is not there yet.
+    // Without rounds: c evaluated just now (loss 0.5); a's newest report is from the last
+    // period (loss 0.9), when the model was worse. shouldAsk on all reports calls c the best.
     const old = report(a, 0.9, 1000, 10);
-    const own = report(c, 0.5, 4000, 300);
-    expect(shouldAsk(c, [old, own], cfg, createTrust(), 4000)).toEqual({ ask: false });
+    const own = report(c, 0.5, 11_000, 300);
+    expect(shouldAsk(c, [old, own], cfg, createTrust(), 11_000)).toEqual({ ask: false });
     // With a round: c waits for a's report of this round, then asks a.
-    const round = startRound(300, 4000);
+    const round = startRound(300, 11_000, periodMs);
     const members = [a, c];
-    expect(decideRound(c, round, [old, own], members, rcfg, createTrust(), 4100)).toBe('wait');
-    const fresh = report(a, 0.2, 4200, 302);
-    expect(decideRound(c, round, [old, own, fresh], members, rcfg, createTrust(), 4200)).toEqual({
+    expect(decideRound(c, round, [old, own], members, cfg, createTrust(), 11_100)).toBe('wait');
+    const fresh = report(a, 0.2, 11_200, 302);
+    expect(decideRound(c, round, [old, own, fresh], members, cfg, createTrust(), 11_200)).toEqual({
       ask: true,
       from: a,
     });
     // Decided once: later calls do nothing.
     expect(round.decided).toBe(true);
-    expect(decideRound(c, round, [old, own, fresh], members, rcfg, createTrust(), 4300)).toEqual({
+    expect(decideRound(c, round, [old, own, fresh], members, cfg, createTrust(), 11_300)).toEqual({
       ask: false,
     });
   });
 
   it('decides without a silent member once the wait is over, on this round only', () => {
-    const round = startRound(300, 4000);
-    const own = report(c, 0.9, 4000, 300);
+    const round = startRound(300, 11_000, periodMs);
+    const own = report(c, 0.9, 11_000, 300);
     const stale = report(b, 0.1, 1000, 20); // last round's: not compared
-    const fresh = report(a, 0.5, 4100, 299);
+    const fresh = report(a, 0.5, 11_100, 299);
     const all = [own, stale, fresh];
-    expect(
-      decideRound(c, round, all, [a, b, c], rcfg, createTrust(), 4000 + DKT_ROUND_WAIT_MS - 1),
-    ).toBe('wait');
-    expect(
-      decideRound(c, round, all, [a, b, c], rcfg, createTrust(), 4000 + DKT_ROUND_WAIT_MS),
-    ).toEqual({ ask: true, from: a });
+    const at = (t: number) => decideRound(c, round, all, [a, b, c], cfg, createTrust(), t);
+    expect(at(11_000 + DKT_ROUND_WAIT_MS - 1)).toBe('wait');
+    expect(at(11_000 + DKT_ROUND_WAIT_MS)).toEqual({ ask: true, from: a });
   });
 
-  it('a report within the window belongs to the round, an older one does not', () => {
-    expect(inRound(report(a, 1, 0, 294), 300, 6)).toBe(true);
-    expect(inRound(report(a, 1, 0, 293), 300, 6)).toBe(false);
-    expect(inRound(report(a, 1, 0, 400), 300, 6)).toBe(true);
+  it('leaves out the reports of peers that left', () => {
+    const round = startRound(300, 11_000, periodMs);
+    const reports = [report(c, 0.9, 11_000), report(a, 0.5, 11_050), report(b, 0.1, 11_020)];
+    // b left: its report is in the round by time, but no longer a member.
+    expect(decideRound(c, round, reports, [a, c], cfg, createTrust(), 11_100)).toEqual({
+      ask: true,
+      from: a,
+    });
   });
 
-  it('joins a newer round once, never twice in half a period', () => {
-    const base = { lastEvalAtMs: 0, window: 6, periodMs: 10_000, nowMs: 10_000 };
-    expect(joinsRound({ ...base, last: undefined, reportStep: 5 })).toBe(true);
-    const last = startRound(300, 0);
-    // The same round (a peer that joined it late reports a few steps on): no.
-    expect(joinsRound({ ...base, last, reportStep: 306 })).toBe(false);
-    expect(joinsRound({ ...base, last, reportStep: 307 })).toBe(true);
-    // We evaluated less than half a period ago: no, whatever the step.
-    expect(joinsRound({ ...base, last, reportStep: 900, lastEvalAtMs: 5001 })).toBe(false);
-    expect(joinsRound({ ...base, last, reportStep: 900, lastEvalAtMs: 5000 })).toBe(true);
+  it('a report belongs to the round when it arrived at most half a period before it started', () => {
+    const round = startRound(300, 20_000, periodMs);
+    expect(inRound(report(a, 1, 15_000), round)).toBe(true);
+    expect(inRound(report(a, 1, 14_999), round)).toBe(false);
+    expect(inRound(report(a, 1, 21_000), round)).toBe(true);
+  });
+
+  it('joins when it has not evaluated for half a period, whatever the step', () => {
+    expect(joinsRound({ lastEvalAtMs: Number.NEGATIVE_INFINITY, periodMs, nowMs: 0 })).toBe(true);
+    expect(joinsRound({ lastEvalAtMs: 5001, periodMs, nowMs: 10_000 })).toBe(false);
+    expect(joinsRound({ lastEvalAtMs: 5000, periodMs, nowMs: 10_000 })).toBe(true);
   });
 
   it('every peer of a round that hears all reports picks the same best', () => {
     fc.assert(
       fc.property(
         fc.array(fc.double({ min: 0, max: 5, noNaN: true }), { minLength: 2, maxLength: 8 }),
-        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 8, maxLength: 8 }),
-        (losses, jitter) => {
+        fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 8, maxLength: 8 }),
+        (losses, delays) => {
           const ids = losses.map((_, i) => asPeerId(`p${i}`));
-          const reports = losses.map((l, i) => report(ids[i]!, l, 5000, 100 + jitter[i]!));
+          const reports = losses.map((l, i) => report(ids[i]!, l, 5000 + delays[i]!, 100));
           const bestLoss = Math.min(...losses);
           for (const [i, self] of ids.entries()) {
-            const round = startRound(100 + jitter[i]!, 5000);
-            const d = decideRound(self, round, reports, ids, rcfg, createTrust(), 5000);
+            const round = startRound(100, 5000 + delays[i]!, periodMs);
+            const d = decideRound(self, round, reports, ids, cfg, createTrust(), 5400);
             expect(d).not.toBe('wait');
             if (d !== 'wait' && d.ask) {
-              expect(losses[i]!).toBeGreaterThan(bestLoss + rcfg.epsilon);
+              expect(losses[i]!).toBeGreaterThan(bestLoss + cfg.epsilon);
               expect(reports.find((r) => r.peer === d.from)!.loss).toBe(bestLoss);
             } else {
-              expect(losses[i]! <= bestLoss + rcfg.epsilon).toBe(true);
+              expect(losses[i]! <= bestLoss + cfg.epsilon).toBe(true);
             }
           }
         },

@@ -17,7 +17,8 @@ import { comparePeerIds, type PeerId } from './ids';
 import { err, ok, type Result } from './result';
 
 /**
- * A peer's evaluation on its own validation split. `atMs` is the LOCAL time at which this peer
+ * A peer's evaluation on the room's DKT split (the common probe, or its own validation
+ * split). `atMs` is the LOCAL time at which this peer
  * received (or, for its own report, produced) it: peers' monotonic clocks have different
  * origins, so a sender's timestamp cannot be compared with our clock.
  */
@@ -152,71 +153,88 @@ export function shouldAsk(
  * DKT rounds. Peers evaluate on timers of their own, so the newest report of one peer and of
  * another can be a whole period apart, and while training moves fast the newer one always
  * looks best: compared that way, most peers never ask. A round compares like with like: the
- * first peer whose period is up evaluates and reports; a peer that hears a report from past
- * its last round joins it (evaluates at once, unless it evaluated less than half a period
- * ago); each peer decides once it holds a report of every live peer from this round, or when
- * the round's wait is over, comparing this round's reports only. The staleness gate keeps
- * peers within s steps of each other, so one round's reports lie within a few steps.
+ * first peer whose period is up evaluates and reports; a peer that hears a report and has
+ * not evaluated for half a period joins (evaluates at once); each peer decides once it holds
+ * a report of every live peer from this round, or when the round's wait is over, comparing
+ * this round's reports only. A report belongs to the round when it arrived at most half a
+ * period before the round started here: the previous round's arrived about a period before.
+ * Rounds go by local time, not by steps, so they work however few steps a period holds.
  */
 export interface DktRound {
-  /** Our step when we evaluated for this round. */
+  /** Our step when we evaluated for this round (for logs). */
   readonly step: number;
+  /** Local time of our evaluation for this round. */
+  readonly startedAtMs: number;
   /** Local time after which we decide with the reports we have. */
   readonly decideByMs: number;
+  readonly periodMs: number;
   decided: boolean;
 }
 
-/** How long a round waits for the other peers' reports before deciding without them. */
+/** How long a round waits at least for the other peers' reports before deciding without them. */
 export const DKT_ROUND_WAIT_MS = 3000;
 
-/** Steps by which reports of one round may differ: twice the staleness bound, plus slack. */
-export const roundWindow = (staleness: number): number => 2 * Math.max(0, staleness) + 2;
+/**
+ * The round's wait: 3 s, or 4 of our steps when steps are slower (a joiner finishes its step
+ * before it evaluates), never more than half a period (the next round must find this one
+ * decided).
+ */
+export const roundWaitMs = (periodMs: number, stepMs: number): number =>
+  Math.min(periodMs / 2, Math.max(DKT_ROUND_WAIT_MS, 4 * (Number.isFinite(stepMs) ? stepMs : 0)));
 
-/** A round started at our step `step` at local time `nowMs`. */
-export const startRound = (step: number, nowMs: number): DktRound => ({
+/** A round started by our evaluation at our step `step`, at local time `nowMs`. */
+export const startRound = (
+  step: number,
+  nowMs: number,
+  periodMs: number,
+  stepMs = 0,
+): DktRound => ({
   step,
-  decideByMs: nowMs + DKT_ROUND_WAIT_MS,
+  startedAtMs: nowMs,
+  decideByMs: nowMs + roundWaitMs(periodMs, stepMs),
+  periodMs,
   decided: false,
 });
 
-/** Whether `r` belongs to the round that started at `roundStep` (or to a later one). */
-export const inRound = (r: DktReport, roundStep: number, window: number): boolean =>
-  r.step >= roundStep - window;
+/** Whether `r` belongs to `round`: it arrived at most half a period before the round started. */
+export const inRound = (r: DktReport, round: DktRound): boolean =>
+  r.atMs >= round.startedAtMs - round.periodMs / 2;
 
 /**
- * Whether a report of step `reportStep` that just arrived should make us evaluate now: it is
- * past our last round by more than the window, and our last evaluation is at least half a
- * period old (so one round never makes a peer evaluate twice).
+ * Whether a report that just arrived should make us evaluate now: we have not evaluated for
+ * half a period. A later report of a round we joined arrives sooner than that, so a round
+ * never makes a peer evaluate twice, and nothing (a hostile peer's stream of reports
+ * included) makes it evaluate more often than twice a period.
  */
 export function joinsRound(o: {
-  readonly last: DktRound | undefined;
   readonly lastEvalAtMs: number;
-  readonly reportStep: number;
-  readonly window: number;
   readonly periodMs: number;
   readonly nowMs: number;
 }): boolean {
-  const newer = o.last === undefined || o.reportStep > o.last.step + o.window;
-  return newer && o.nowMs - o.lastEvalAtMs >= o.periodMs / 2;
+  return o.nowMs - o.lastEvalAtMs >= o.periodMs / 2;
 }
 
 /**
  * The round's decision: 'wait' while some live member has not reported in it and the wait is
- * not over; then, once, shouldAsk on this round's reports only. Marks the round decided.
+ * not over; then, once, shouldAsk on this round's reports of live members (and our own).
+ * Marks the round decided.
  */
 export function decideRound(
   self: PeerId,
   round: DktRound,
   reports: Iterable<DktReport>,
   members: Iterable<PeerId>,
-  cfg: { readonly epsilon: number; readonly maxAgeMs: number; readonly window: number },
+  cfg: { readonly epsilon: number; readonly maxAgeMs: number },
   trust: Trust,
   nowMs: number,
 ): AskDecision | 'wait' {
   if (round.decided) return { ask: false };
-  const current = [...reports].filter((r) => inRound(r, round.step, cfg.window));
+  const live = new Set(members);
+  const current = [...reports].filter(
+    (r) => (r.peer === self || live.has(r.peer)) && inRound(r, round),
+  );
   const heard = new Set(current.map((r) => r.peer));
-  const missing = [...members].some((m) => m !== self && !heard.has(m));
+  const missing = [...live].some((m) => m !== self && !heard.has(m));
   if (missing && nowMs < round.decideByMs) return 'wait';
   round.decided = true;
   return shouldAsk(self, current, cfg, trust, nowMs);

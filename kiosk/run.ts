@@ -212,7 +212,8 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
         return;
       }
       case 'evaluation':
-        if (e.split === 'validation') accuracy = Number(e.accuracy.toFixed(4));
+        // The DKT evaluation (the probe or the validation split); 'test' is a benchmark's.
+        if (e.split !== 'test') accuracy = Number(e.accuracy.toFixed(4));
         return;
       case 'status':
         links = e.status.links.length;

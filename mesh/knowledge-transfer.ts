@@ -16,7 +16,6 @@ import {
   MAX_MERGES,
   type MergeEvent,
   type ParamsMessage,
-  roundWindow,
   settleMerge,
   startRound,
 } from '../core';
@@ -31,7 +30,7 @@ export interface KnowledgeTransfer {
   /** Whether a DKT evaluation is due: our period is up, or a round we should join started. */
   dktDue(): boolean;
   /** A report arrived: join its round if it is a new one, and decide if the round is complete. */
-  onReport(step: number): void;
+  onReport(): void;
   /** Decides the current round once its reports are in or its wait is over: ask the best. */
   decide(): void;
   /** Merges the oldest parameters that arrived, keeping or rolling back by the guard. */
@@ -46,7 +45,6 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
   const { s, clock, log, emit, exclusive, refuse, notify } = ctx;
   const split = () => s.config?.dktEvaluateOn ?? DEFAULT_ROOM_CONFIG.dktEvaluateOn;
   const periodMs = () => (s.config?.dktPeriodSec ?? DEFAULT_ROOM_CONFIG.dktPeriodSec) * 1000;
-  const window = () => roundWindow(s.config?.staleness ?? DEFAULT_ROOM_CONFIG.staleness);
   /** Set when a report from a newer round arrived: evaluate at the next chance. */
   let joinPending = false;
 
@@ -87,21 +85,12 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
         });
       }
     }
-    s.dktRound = startRound(report.step, now);
+    s.dktRound = startRound(report.step, now, periodMs(), s.stepMsEstimate);
     decide();
   };
 
-  const onReport = (step: number) => {
-    if (
-      joinsRound({
-        last: s.dktRound,
-        lastEvalAtMs: s.lastDktAt,
-        reportStep: step,
-        window: window(),
-        periodMs: periodMs(),
-        nowMs: clock.now(),
-      })
-    ) {
+  const onReport = () => {
+    if (joinsRound({ lastEvalAtMs: s.lastDktAt, periodMs: periodMs(), nowMs: clock.now() })) {
       joinPending = true;
       notify();
     }
@@ -118,7 +107,7 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
       round,
       s.reports.values(),
       s.membership.members.keys(),
-      { epsilon: cfg.dktEpsilon, maxAgeMs: cfg.dktPeriodSec * 3000, window: window() },
+      { epsilon: cfg.dktEpsilon, maxAgeMs: cfg.dktPeriodSec * 3000 },
       s.trust,
       now,
     );

@@ -176,7 +176,7 @@ export function createPeerLinks(
           step: c.step,
           atMs: now,
         });
-        dkt.onReport(c.step);
+        dkt.onReport();
         return;
       case 'mesh/dkt-request':
         if (!r.ready) {

@@ -6,7 +6,7 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32, type RoomConfig, roundWindow } from '../core';
+import { mulberry32, type RoomConfig } from '../core';
 import { type SignalingServer, startSignalingServer } from '../signaling/server';
 import type { MeshEvent, MeshPeer, PeerPhase } from './events';
 import { createMemoryNetwork, type MemoryNetwork } from './memory-link';
@@ -525,29 +525,35 @@ describe('createPeer with in-memory links and a fake trainer', () => {
     const merges = (s: Spawned) => s.events.flatMap((e) => (e.type === 'merge' ? [e.merge] : []));
     // b's join sync took a's parameters through the same path: count from here on.
     const before = { a: merges(a).length, b: merges(b).length };
-    // c joins with its timer out of phase with a's and b's, and always looks worse by 1.
+    // c always looks worse by 1.
     const c = spawn(room, 'c', { network, trainer: { evalLossOffset: 1 } });
     await meshUp([a, b, c]);
+    const evals = (s: Spawned) =>
+      s.events.flatMap((e) => (e.type === 'evaluation' && e.split === 'probe' ? [e.atMs] : []));
+    await waitFor('c’s first evaluation', () => evals(c)[0], 8000, explainPeers(a, b, c));
+    // Put c's timer out of phase with a's and b's: paused for 1.45 periods (of 1 s), it
+    // evaluates when it resumes, and left to itself would stay about 450 ms off theirs.
+    c.peer.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1450));
+    c.peer.resume();
+    const from = evals(c).length;
     await waitFor(
-      'c to merge three times',
-      () => (merges(c).length >= 3 ? true : undefined),
+      'c to evaluate four more times and merge three times',
+      () => (evals(c).length >= from + 4 && merges(c).length >= 3 ? true : undefined),
       15_000,
       explainPeers(a, b, c),
     );
-    const evals = (s: Spawned) =>
-      s.events.flatMap((e) => (e.type === 'evaluation' && e.split === 'probe' ? [e.step] : []));
-    // Every evaluation of c after its first (a round a and b may have been too recent to
-    // join) has one of a and one of b within the round's window.
-    const w = roundWindow(fastConfig().staleness ?? 2);
-    const late = evals(c).slice(1);
+    // Every evaluation of c after the first two since it resumed (rounds realign within one)
+    // has one of a and one of b within 100 ms: a tenth of the period.
+    const late = evals(c).slice(from + 2);
     expect(late.length).toBeGreaterThanOrEqual(2);
-    for (const step of late) {
+    for (const at of late) {
       for (const other of [a, b]) {
         expect({
           other: other.name,
-          step,
-          near: evals(other).some((x) => Math.abs(x - step) <= w),
-        }).toEqual({ other: other.name, step, near: true });
+          at,
+          near: evals(other).some((x) => Math.abs(x - at) <= 100),
+        }).toEqual({ other: other.name, at, near: true });
       }
     }
     // c asked the best of the round each time, and the guard kept every merge; a and b,

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { asPeerId, type SignalingServerMessageOf } from '../core';
+import { asPeerId, PROTOCOL_VERSION, type SignalingServerMessageOf } from '../core';
 import { startRedis, type TestRedis } from './redis-test-support';
 import type { SignalingServer } from './server';
 import { createFixture, fetchMetrics, TestClient } from './test-support';
@@ -154,7 +154,13 @@ describe('federation through Redis', () => {
       (await health(A)).status === 'degraded' ? true : undefined,
     );
     const gone = await fx.client(A);
-    gone.send({ type: 'sig/hello', protocol: 1, room: r, name: 'ghost', kind: 'browser' });
+    gone.send({
+      type: 'sig/hello',
+      protocol: PROTOCOL_VERSION,
+      room: r,
+      name: 'ghost',
+      kind: 'browser',
+    });
     gone.close();
     await gone.closed;
     const b = await fx.client(A);
@@ -205,13 +211,20 @@ describe('federation through Redis', () => {
     const wb = await b.join(r, { token });
     expect(wb.config.maxPeers).toBe(2);
     const c = await fx.client(A);
-    c.send({ type: 'sig/hello', protocol: 1, room: r, name: 'third', kind: 'browser', token });
+    c.send({
+      type: 'sig/hello',
+      protocol: PROTOCOL_VERSION,
+      room: r,
+      name: 'third',
+      kind: 'browser',
+      token,
+    });
     const refused = await c.nextOf('sig/error');
     expect(refused.code).toBe('room-full');
     const d = await fx.client(B);
     d.send({
       type: 'sig/hello',
-      protocol: 1,
+      protocol: PROTOCOL_VERSION,
       room: r,
       name: 'forged',
       kind: 'browser',

@@ -211,9 +211,16 @@ export interface SeedSummary {
   readonly bestAtBudget: number;
 }
 
-/** The mean accuracy of `curve`'s samples at or after `fromS`; the last sample if none. */
-export function lateAccuracy(curve: readonly CurvePoint[], fromS: number): number {
-  const late = curve.filter((p) => p.t >= fromS - 1e-9);
+/**
+ * The mean accuracy of `curve`'s samples from `fromS` to `toS`; the last sample at or before
+ * `toS` if none is that late.
+ */
+export function lateAccuracy(
+  curve: readonly CurvePoint[],
+  fromS: number,
+  toS = Number.POSITIVE_INFINITY,
+): number {
+  const late = curve.filter((p) => p.t >= fromS - 1e-9 && p.t <= toS + 1e-9);
   if (late.length === 0) return curve.at(-1)?.accuracy ?? 0;
   return late.reduce((a, p) => a + p.accuracy, 0) / late.length;
 }
@@ -258,7 +265,7 @@ export function summarizeSeeds(
         max: Math.max(...acc),
       },
       lateAccuracy:
-        perSeed.reduce((a, runs) => a + lateAccuracy(runs[k]!.curve, budgetS * 0.75), 0) /
+        perSeed.reduce((a, runs) => a + lateAccuracy(runs[k]!.curve, budgetS * 0.75, budgetS), 0) /
         perSeed.length,
       reached: times.length,
       medianTimeToTargetS: median,

@@ -5,8 +5,12 @@
 
 import * as v from 'valibot';
 
-/** Bumped on any incompatible change to a signaling or control message. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on any incompatible change to a signaling or control message. 2: the room config
+ * gained `dktEvaluateOn` (a strict schema: a build of version 1 refuses it), and DKT runs
+ * in rounds.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * A version number as it appears on the wire. Any sane integer passes the schema, so that a

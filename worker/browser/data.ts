@@ -10,6 +10,7 @@ import {
   type Gunzip,
   loadDataset,
   MAX_IDX_DATA_BYTES,
+  PROBE_SAMPLES,
   SHARD_PATH_PREFIX,
   SHARD_SPLITS,
   type ShardRequest,
@@ -131,7 +132,12 @@ export async function loadBrowserData(
         new DataError('bad-dataset', `asked for ${o.testSamples} test samples, got ${test.count}`),
       );
     }
-    if (probe.count === 0) return err(new DataError('bad-dataset', 'the probe split is empty'));
+    // Both datasets have 10 000 test images: the probe is always PROBE_SAMPLES of them.
+    if (probe.count !== PROBE_SAMPLES) {
+      return err(
+        new DataError('bad-dataset', `the probe has ${probe.count} images, not ${PROBE_SAMPLES}`),
+      );
+    }
     return ok({ train, validation, test, probe });
   } catch (e) {
     if (e instanceof DataError) return err(e);

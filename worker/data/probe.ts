@@ -5,7 +5,8 @@
  * cannot be compared; losses on one common probe can.
  *
  * The probe is disjoint from the test subset peers report accuracy on: probe images are
- * indices 2 (mod 5) of the test split, and the test subset, spread evenly as before, steps
+ * taken, spread evenly, from the indices that are 2 (mod 5) of the test split (for 10 000
+ * images: 2, 22, 42, ...), and the test subset, spread evenly as before, steps
  * over any probe index it meets. For the sizes in use (1000 or 2000 of 10 000 images, a
  * stride of 10 or 5) the test subset never meets one, so it is unchanged.
  */

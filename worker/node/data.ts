@@ -61,7 +61,7 @@ async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<
   return ds.value;
 }
 
-/** The peer's shard; the test subset defaults to all 10 000 test images. */
+/** The peer's shard; the test subset defaults to every test image outside the DKT probe. */
 export type NodeDataOptions = ShardSpec;
 
 const cache = new Map<string, Promise<Dataset>>();

@@ -1,6 +1,6 @@
 /**
  * Serving a peer's shard to its browser: the eight gzipped IDX files of its train and
- * validation splits and its test subset, cut by loadNodeData, so a browser never downloads
+ * validation splits, its test subset and the DKT probe, cut by loadNodeData, so a browser never downloads
  * the whole dataset. The signaling server mounts handleShardRequest.
  */
 
