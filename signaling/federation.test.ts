@@ -38,6 +38,22 @@ const room = () => `fed-${Math.random().toString(36).slice(2, 9)}`;
 const federated = (serverId: string, extra: Parameters<typeof fx.start>[0] = {}) =>
   fx.start({ redisUrl: redis.url, serverId, memberTtlMs: TTL_MS, ...extra });
 
+/** A Redis connection of the test's own (closed after it), to write behind the servers' backs. */
+const rawRedis = (): Redis => {
+  const c = new Redis(redis.url);
+  raw.push(c);
+  return c;
+};
+
+/** Server edge-a with one peer joined to a fresh room, and a raw Redis connection beside it. */
+async function onePeerOnA() {
+  const A = await federated('edge-a');
+  const r = room();
+  const a = await fx.client(A);
+  const wa = await a.join(r);
+  return { A, r, a, wa, evil: rawRedis() };
+}
+
 /** Polls `probe` until it returns something other than undefined, or fails after `ms`. */
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -109,8 +125,7 @@ describe('federation through Redis', () => {
   it("a resumed id is given back after this server's crash, never taken from another server", async () => {
     const A = await federated('edge-a');
     const r = room();
-    const evil = new Redis(redis.url);
-    raw.push(evil);
+    const evil = rawRedis();
     // What a crash of edge-a (or of edge-b) leaves behind: a member key that has not expired.
     const stale = (id: string, server: string) =>
       evil.set(
@@ -131,12 +146,7 @@ describe('federation through Redis', () => {
   });
 
   it('a member key that vanishes while Redis stays up is put back by its server', async () => {
-    const A = await federated('edge-a');
-    const r = room();
-    const a = await fx.client(A);
-    const wa = await a.join(r);
-    const evil = new Redis(redis.url);
-    raw.push(evil);
+    const { r, wa, evil } = await onePeerOnA();
     const key = `dlion:v1:room:${r}:peer:${wa.peerId}`;
     expect(await evil.exists(key)).toBe(1);
     await evil.del(key);
@@ -324,12 +334,7 @@ describe('federation through Redis', () => {
   }, 40_000);
 
   it('refuses and counts malformed or lying messages and values on Redis, and never crashes', async () => {
-    const A = await federated('edge-a');
-    const r = room();
-    const a = await fx.client(A);
-    const wa = await a.join(r);
-    const evil = new Redis(redis.url);
-    raw.push(evil);
+    const { A, r, a, wa, evil } = await onePeerOnA();
     const channel = `dlion:v1:room:${r}`;
     const own = 'dlion:v1:server:edge-a';
     const hostile = [

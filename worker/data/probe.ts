@@ -21,16 +21,19 @@ const OFFSET = 2;
 
 const isProbeCandidate = (j: number) => j % STRIDE === OFFSET;
 
+/** How many indices of a split of `count` images are 2 (mod 5). */
+const candidatesIn = (count: number) =>
+  count > OFFSET ? Math.floor((count - 1 - OFFSET) / STRIDE) + 1 : 0;
+
 /** How many probe images a test split of `count` images gives (at most PROBE_SAMPLES). */
 export function probeCount(count: number, n: number = PROBE_SAMPLES): number {
-  const candidates = count > OFFSET ? Math.floor((count - 1 - OFFSET) / STRIDE) + 1 : 0;
-  return Math.max(0, Math.min(n, candidates));
+  return Math.max(0, Math.min(n, candidatesIn(count)));
 }
 
 /** Indices of the probe images in a test split of `count` images, ascending. */
 export function probeIndices(count: number, n: number = PROBE_SAMPLES): Uint32Array {
   checkCount(count, n);
-  const candidates = count > OFFSET ? Math.floor((count - 1 - OFFSET) / STRIDE) + 1 : 0;
+  const candidates = candidatesIn(count);
   const m = probeCount(count, n);
   return Uint32Array.from(
     { length: m },
