@@ -10,6 +10,8 @@ const meshProcesses = [
   'mesh/node/attack.test.ts',
   // Kiosk processes against a real server.
   'kiosk/kiosk.test.ts',
+  // Node peers in network namespaces behind kernel-shaped links (root only).
+  'mesh/node/netns.test.ts',
   // The benchmark's smoke run trains real models for a few minutes.
   'bench/tta/quick.test.ts',
 ];

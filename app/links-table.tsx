@@ -1,4 +1,7 @@
-/** One row per outgoing link: measured rate, RTT, bytes sent and the share of the gradient sent. */
+/**
+ * One row per outgoing link: measured rate (and, where an emulated cap is set, the cap beside
+ * it), RTT, bytes sent and the share of the gradient sent.
+ */
 
 import { For, Show } from 'solid-js';
 import type { LinkStatus } from '../core';
@@ -16,7 +19,7 @@ export function LinksTable(props: {
           <thead>
             <tr>
               <th>to</th>
-              <th>Mbit/s</th>
+              <th>Mbit/s measured</th>
               <th>RTT ms</th>
               <th>sent</th>
               <th>gradient sent</th>
@@ -31,6 +34,14 @@ export function LinksTable(props: {
                   </td>
                   <td data-testid="link-rate" data-value={link.bandwidthBps}>
                     {mbitPerSec(link.bandwidthBps)}
+                    <Show when={link.capBps}>
+                      {(cap) => (
+                        <span class="note" data-testid="link-cap" data-value={cap()}>
+                          {' '}
+                          of {mbitPerSec(cap())} cap
+                        </span>
+                      )}
+                    </Show>
                   </td>
                   <td data-testid="link-rtt" data-value={link.rttMs ?? ''}>
                     {fixed(link.rttMs, 1)}

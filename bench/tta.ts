@@ -30,7 +30,7 @@ import { type ComputeCosts, calibrate } from './tta/sim-trainer';
 import type { BenchOutput, Scenario, StrategyRun } from './tta/types';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST|all] [--mode sim|live]
-                        [--browsers] [--out FILE] [--report FILE.md] [--quick]
+                        [--browsers | --netns] [--out FILE] [--report FILE.md] [--quick]
                         [--budget S] [--target ACC] [--calibration FILE] [--seed N | --seeds LIST] [--log-dir DIR]
        npm run bench -- --from RESULT.json --report FILE.md
 
@@ -40,6 +40,9 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
                  dlion-no-wdb, dlion-no-prio and dlion-no-dkt
   --mode         sim (default): virtual clock, measured compute costs; live: real time
   --browsers     live mode with Chromium tabs instead of Node peer processes
+  --netns        live mode with each Node peer in its own network namespace, its uplink
+                 shaped by the kernel (tc tbf at the scenario's uplinkMbps), the app's
+                 shaper off; needs root; scenarios with latency or siteLinks are refused
   --out          the JSON result (default bench/results/tta-SCENARIO-MODE.json)
   --report       also write a markdown report there, with SVG plots beside it
   --quick        the CI smoke run: scenario quick, strategies dlion,bsp, sim mode
@@ -67,6 +70,7 @@ const { values: args } = (() => {
         strategies: { type: 'string' },
         mode: { type: 'string', default: 'sim' },
         browsers: { type: 'boolean', default: false },
+        netns: { type: 'boolean', default: false },
         out: { type: 'string' },
         report: { type: 'string' },
         quick: { type: 'boolean', default: false },
@@ -205,6 +209,9 @@ async function main(): Promise<number> {
   const mode = args.mode;
   if (mode !== 'sim' && mode !== 'live') throw new UsageError(`--mode must be sim or live`);
   if (args.browsers && mode !== 'live') throw new UsageError('--browsers needs --mode live');
+  if (args.netns && mode !== 'live') throw new UsageError('--netns needs --mode live');
+  if (args.netns && args.browsers)
+    throw new UsageError('--netns is for Node peers, not --browsers');
   const loaded = await loadScenario(args.scenario ?? (args.quick ? 'quick' : 'both'));
   const budgetS = numberArg('budget', args.budget, (x) => x > 0);
   const target = numberArg('target', args.target, (x) => x > 0 && x < 1);
@@ -228,7 +235,8 @@ async function main(): Promise<number> {
   const strategies = parseStrategies(
     args.strategies ?? (args.quick ? 'dlion,bsp' : 'dlion,bsp,ako,gaia,hop'),
   );
-  const modeName = mode === 'sim' ? 'sim' : args.browsers ? 'live-browsers' : 'live';
+  const modeName =
+    mode === 'sim' ? 'sim' : args.browsers ? 'live-browsers' : args.netns ? 'live-netns' : 'live';
   const out = args.out ?? join('bench', 'results', `tta-${scenario.name}-${modeName}.json`);
   const logDir =
     args['log-dir'] ?? join(tmpdir(), `dlion-tta-${scenario.name}-${Date.now().toString(36)}`);
@@ -266,6 +274,7 @@ async function main(): Promise<number> {
           ? await runSim(sc, strategy, { costs, seed: seed ?? 1, logDir, progress: say })
           : await runLive(sc, strategy, {
               browsers: args.browsers,
+              netns: args.netns,
               logDir,
               progress: say,
               signal: abort.signal,

@@ -1,46 +1,71 @@
 /**
- * Per-link bandwidth and RTT estimator (DESIGN.md 3.3): turns message sends and the receiver's
- * per-message acks into a delivery rate in bytes per second. Measured, never configured.
+ * Per-link bandwidth and RTT estimator (DESIGN.md 3.3): turns the receiver's acks into a
+ * delivery rate in bytes per second. Measured, never configured.
+ *
+ * What it measures, and why: the spacing of one message's frames at the receiver. A message
+ * is cut into several frames that the sender hands to the channel back to back, so they queue
+ * at the path's bottleneck and leave it, and reach the receiver, spaced by that bottleneck's
+ * rate. The receiver times each message from its first frame to its last and sends the span
+ * back in the ack; the sample is (bytes after the first frame) / span (packet-train
+ * dispersion). Latency is in neither end of the span, so the sample is as right on a WAN with
+ * a 200 ms RTT as on loopback; a queue in front of the bottleneck (the kernel's tbf, our own
+ * shaper) delays every frame alike and does not shorten or stretch it; and a message that is
+ * small because the sender had nothing more to send still shows the link's rate, so an
+ * app-limited link is not read as a slow one.
+ *
+ * An earlier version divided a message's bytes by its ack delay less the min RTT. With one
+ * message per step that ties the sample to the message size: the budget (estimate x step time)
+ * kept messages small, small messages gave low samples, and the estimate settled at 30% of a
+ * 5 Mbit/s link with 40 ms of latency and at 7% of a 4 Mbit/s kernel-shaped link between two
+ * busy kiosks (docs/benchmarks.md, the estimator table). BBR's delivery rate would need many
+ * messages in flight to do better; the frame spacing needs one.
+ *
+ * For the spacing to exist, a message must span several frames: `chunkBytesFor` sizes the
+ * frames to a few milliseconds of the link at the current estimate (1 KiB at least, 64 KiB at
+ * most). A link whose messages all fit one frame (a small model's whole update) gets a probe
+ * now and then (`probeDue`, `probeBytes`): filler of a few tens of ms of the link, while the
+ * link is otherwise idle. Samples are smoothed by a median; spans shorter than timer
+ * resolution give none; `sampleSpanMs` sums consecutive messages into one sample, which keeps
+ * a receiver's busy event loop (acks and frames handled in bursts) out of the estimate.
+ *
+ * The estimate also limits what may be unacknowledged (`inFlightAllowanceBytes`): about two
+ * bandwidth-delay products, and at least a quarter second of the link, so that an estimate
+ * above the link cannot build an unbounded queue (the tbf queue that read as a 2 s RTT).
  *
  * Use, per data channel (the caller owns the state object and mutates it through these functions):
  *
  *   const est = createBandwidthEstimator();
- *   const bytes = sendBudgetBytes(est, stepMs);            // estimate x T x probe gain
- *   onSend(est, { msgId, bytes: wireBytes(len), sentAtMs: now, appLimited });
- *   // ... when the receiver's ack for msgId arrives:
- *   onAck(est, { msgId, ackAtMs: now });
+ *   const budget = sendBudgetBytes(est, stepMs);           // estimate x T x probe gain
+ *   const frames = chunkMessage(id, message, chunkBytesFor(est));
+ *   onSend(est, { msgId: id, bytes: total, firstFrameBytes: frames[0].length, sentAtMs: now, appLimited });
+ *   // ... when the receiver's ack for id arrives:
+ *   onAck(est, { msgId: id, ackAtMs: now, spanMs: ack.spanMs });
  *   onRttSample(est, rttMs);                                // app ping or getStats()
  *
  * Times are one monotonic clock in milliseconds (performance.now() in the shell).
  */
 
 import { PolicyError } from './errors';
+import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from './wire/sizes';
 
 /** Tuning of the estimator; every field has a default (DEFAULT_BANDWIDTH_CONFIG). */
 export interface BandwidthEstimatorConfig {
   /**
-   * Estimate before the first sample, bytes/s. 125_000 (1 Mbit/s) by default: low enough that
-   * the first message is small on any link, and the first ack replaces it.
+   * Estimate before the first sample, bytes/s. 125_000 (1 Mbit/s) by default: the first
+   * messages are small on any link, and the first sample replaces it.
    */
   readonly initialBytesPerSec: number;
   /** Median span, in accepted samples (odd numbers are best). 5 by default. */
   readonly windowSamples: number;
-  /**
-   * Budget gain while starting up (see `probeGain`): 2 by default, so the message size, and
-   * with it what a sample can show, doubles per send until the estimate stops growing.
-   */
-  readonly startupGain: number;
-  /**
-   * Startup ends after this many accepted samples in a row without 25% growth, and starts
-   * again after this many in a row 25% above the estimate. 3 by default.
-   */
-  readonly startupRounds: number;
-  /** Factor by which a probe message is inflated. 1.25 by default (as BBR's ProbeBW). */
+  /** Factor by which a probing budget is inflated. 1.25 by default (as BBR's ProbeBW). */
   readonly probeGain: number;
-  /** One send in every `probeEvery` is a probe. 8 by default. */
+  /** One budget in every `probeEvery` is inflated by `probeGain`. 8 by default. */
   readonly probeEvery: number;
-  /** Busy intervals shorter than this give no rate sample: they are below timer resolution. */
-  readonly minIntervalMs: number;
+  /**
+   * A message whose span is shorter than this gives no sample, ms: it is below the timer
+   * resolution, or its frames were handed over in one burst by a blocked event loop. 1 ms.
+   */
+  readonly minSpanMs: number;
   /** Acks of messages at most this large, sent with nothing in flight, are min-RTT samples. */
   readonly smallMessageBytes: number;
   /** Min RTT is the minimum over this many recent RTT samples (a route can change). */
@@ -49,31 +74,55 @@ export interface BandwidthEstimatorConfig {
   readonly initialRttMs: number;
   /** Unacked messages tracked at most; the oldest is forgotten beyond (acks lost with a link). */
   readonly maxInFlight: number;
+  /** An unacked message older than this is forgotten (its ack will not come), ms. 60 s. */
+  readonly inFlightTimeoutMs: number;
   /**
    * Aggregation span, ms: 0 (the default) makes one sample per acked message; above 0, the
-   * bytes and busy intervals of consecutive acks are summed until the intervals reach this
-   * span, and the sum gives one sample. A busy event loop at either end (a peer computing a
-   * step on its main thread) delays acks and releases them together; each single interval is
-   * then wrong both ways, but their sum is still the time the link was busy, so the summed
-   * sample stays right where per-message samples would scatter (ack compression).
+   * bytes and spans of consecutive messages are summed until the spans reach this much (or
+   * `maxAggregated` messages are in), and the sum gives one sample. A busy event loop at the receiver (a tab computing on its main
+   * thread) handles frames in bursts, which shortens one message's span and stretches the
+   * next one's; their sum is still right.
    */
   readonly sampleSpanMs: number;
+  /** Messages summed into one sample at most (see sampleSpanMs). 4 by default. */
+  readonly maxAggregated: number;
+  /** Target time of one frame at the estimate, ms (see chunkBytesFor). 4 by default. */
+  readonly frameMs: number;
+  /**
+   * Unacked bytes allowed: the estimate times max(2 x min RTT, this), ms. 250 by default: a
+   * busy receiver delays acks by tens of ms, and the allowance must not stall a link for that.
+   */
+  readonly inFlightFloorMs: number;
+  /** A probe lasts this long at the estimate times the probe gain, ms. 50 by default. */
+  readonly probeSpanMs: number;
+  /**
+   * Probe an idle, app-limited link when no sample came for this long, ms: `startProbeMs`
+   * (1 s) until the median span is full, `steadyProbeMs` (5 s) afterwards, so a steady probe
+   * costs about 1% of the link.
+   */
+  readonly startProbeMs: number;
+  readonly steadyProbeMs: number;
 }
 
 /** The defaults, each explained on its field above. */
 export const DEFAULT_BANDWIDTH_CONFIG: BandwidthEstimatorConfig = {
   initialBytesPerSec: 125_000,
   windowSamples: 5,
-  startupGain: 2,
-  startupRounds: 3,
   probeGain: 1.25,
   probeEvery: 8,
-  minIntervalMs: 2,
+  minSpanMs: 1,
   smallMessageBytes: 1024,
   minRttWindow: 16,
   initialRttMs: 100,
   maxInFlight: 1024,
+  inFlightTimeoutMs: 60_000,
   sampleSpanMs: 0,
+  maxAggregated: 4,
+  frameMs: 4,
+  inFlightFloorMs: 250,
+  probeSpanMs: 50,
+  startProbeMs: 1000,
+  steadyProbeMs: 5000,
 };
 
 /** Why an input was ignored. Each reason has a counter in `BandwidthCounters`. */
@@ -88,11 +137,13 @@ export type IgnoreReason =
 export interface BandwidthCounters {
   /** Rate samples that entered the median span. */
   samplesAccepted: number;
-  /** App-limited samples below the estimate, discarded: they measured the app, not the link. */
-  appLimitedDiscarded: number;
-  /** Acks whose busy interval was too short to give a sample. */
+  /** Acks of one-frame messages: no spacing to measure. */
+  singleFrame: number;
+  /** Acks whose span was too short to give a sample. */
   tooShort: number;
-  /** In-flight messages forgotten because `maxInFlight` was exceeded. */
+  /** Probes sent (filler on an idle link). */
+  probes: number;
+  /** In-flight messages forgotten (over `maxInFlight`, or unacked past the timeout). */
   evicted: number;
   badInput: number;
   timeBackwards: number;
@@ -103,8 +154,9 @@ export interface BandwidthCounters {
 
 interface InFlightMessage {
   readonly bytes: number;
+  /** Wire bytes after the first frame: what the span measures. */
+  readonly trailingBytes: number;
   readonly sentAtMs: number;
-  readonly appLimited: boolean;
   /** Whether nothing else was in flight when it was sent (then its ack time is an RTT bound). */
   readonly aloneInFlight: boolean;
 }
@@ -115,19 +167,22 @@ export interface BandwidthEstimator {
   readonly inFlight: Map<number, InFlightMessage>;
   bytesInFlight: number;
   deliveredBytes: number;
-  /** Accepted sends so far; drives the probe cycle. */
+  /** Sends so far; drives the probe-gain cycle. */
   sends: number;
-  /** Whether the estimator is still in its startup phase (fast growth from the initial value). */
-  startup: boolean;
-  /** Startup: the estimate at the last 25% growth, and accepted samples since then. */
-  startupBaseBytesPerSec: number;
-  startupStalls: number;
-  /** After startup: accepted samples in a row at least 25% above the estimate. */
-  highStreak: number;
+  /** Whether the latest send had less to send than its budget allowed (see SendInfo). */
+  lastSendAppLimited: boolean;
+  /** The probe in flight, if any (one at a time). */
+  probeMsgId: number | undefined;
+  /**
+   * Factor on budgets and probes while spans are too short to measure: doubled by each such
+   * ack (up to 64), back to 1 with the next sample. A link far faster than the estimate
+   * carries a step's budget in less than the timer resolution; larger messages show it.
+   */
+  growth: number;
   /** Latest event time accepted (send or ack): the clock must not go back. */
   lastEventMs: number;
-  /** Time of the latest ack, or -Infinity before the first. */
-  lastAckMs: number;
+  /** Time of the latest accepted sample, or -Infinity before the first. */
+  lastSampleMs: number;
   estimateBytesPerSec: number;
   /** Ring of accepted rate samples (bytes/s), newest at `(sampleHead - 1) mod length`. */
   readonly samples: Float64Array;
@@ -140,14 +195,15 @@ export interface BandwidthEstimator {
   minRttHead: number;
   /** Recently acked ids, to tell a duplicate ack from an unknown one (counting only). */
   readonly recentAcks: number[];
-  /** The sample being aggregated (sampleSpanMs > 0): bytes, busy ms, any app-limited message. */
+  /** The sample being aggregated (sampleSpanMs > 0): trailing bytes, span ms, messages. */
   spanBytes: number;
   spanMs: number;
-  spanAppLimited: boolean;
+  spanMessages: number;
   readonly counters: BandwidthCounters;
 }
 
 const RECENT_ACKS = 64;
+const MAX_GROWTH = 64;
 
 const isTime = (t: number): boolean => Number.isFinite(t) && t >= 0;
 
@@ -157,20 +213,26 @@ export function createBandwidthEstimator(
 ): BandwidthEstimator {
   const cfg: BandwidthEstimatorConfig = { ...DEFAULT_BANDWIDTH_CONFIG, ...config };
   const positive = (v: number) => Number.isFinite(v) && v > 0;
+  const nonNegative = (v: number) => Number.isFinite(v) && v >= 0;
   const count = (v: number) => Number.isInteger(v) && v >= 1;
   if (
     !positive(cfg.initialBytesPerSec) ||
     !count(cfg.windowSamples) ||
-    !(Number.isFinite(cfg.startupGain) && cfg.startupGain >= 1) ||
-    !count(cfg.startupRounds) ||
     !(Number.isFinite(cfg.probeGain) && cfg.probeGain >= 1) ||
     !count(cfg.probeEvery) ||
-    !(Number.isFinite(cfg.minIntervalMs) && cfg.minIntervalMs >= 0) ||
-    !(Number.isFinite(cfg.smallMessageBytes) && cfg.smallMessageBytes >= 0) ||
+    !nonNegative(cfg.minSpanMs) ||
+    !nonNegative(cfg.smallMessageBytes) ||
     !count(cfg.minRttWindow) ||
     !positive(cfg.initialRttMs) ||
     !count(cfg.maxInFlight) ||
-    !(Number.isFinite(cfg.sampleSpanMs) && cfg.sampleSpanMs >= 0)
+    !positive(cfg.inFlightTimeoutMs) ||
+    !nonNegative(cfg.sampleSpanMs) ||
+    !count(cfg.maxAggregated) ||
+    !positive(cfg.frameMs) ||
+    !positive(cfg.inFlightFloorMs) ||
+    !positive(cfg.probeSpanMs) ||
+    !positive(cfg.startProbeMs) ||
+    !positive(cfg.steadyProbeMs)
   ) {
     throw new PolicyError('bad-config', `bandwidth estimator: bad config ${JSON.stringify(cfg)}`);
   }
@@ -180,12 +242,11 @@ export function createBandwidthEstimator(
     bytesInFlight: 0,
     deliveredBytes: 0,
     sends: 0,
-    startup: true,
-    startupBaseBytesPerSec: 0,
-    startupStalls: 0,
-    highStreak: 0,
+    lastSendAppLimited: false,
+    probeMsgId: undefined,
+    growth: 1,
     lastEventMs: Number.NEGATIVE_INFINITY,
-    lastAckMs: Number.NEGATIVE_INFINITY,
+    lastSampleMs: Number.NEGATIVE_INFINITY,
     estimateBytesPerSec: cfg.initialBytesPerSec,
     samples: new Float64Array(cfg.windowSamples),
     sampleCount: 0,
@@ -198,11 +259,12 @@ export function createBandwidthEstimator(
     recentAcks: [],
     spanBytes: 0,
     spanMs: 0,
-    spanAppLimited: false,
+    spanMessages: 0,
     counters: {
       samplesAccepted: 0,
-      appLimitedDiscarded: 0,
+      singleFrame: 0,
       tooShort: 0,
+      probes: 0,
       evicted: 0,
       badInput: 0,
       timeBackwards: 0,
@@ -216,17 +278,19 @@ export function createBandwidthEstimator(
 /** A message handed to the data channel (input of onSend). */
 export interface SendInfo {
   readonly msgId: number;
-  /** Bytes on the wire (frame headers included: see wireBytes in wire/sizes). */
+  /** Bytes on the wire, every frame with its header. */
   readonly bytes: number;
+  /** Bytes of its first frame, header included (the span starts when it arrives). */
+  readonly firstFrameBytes: number;
   readonly sentAtMs: number;
   /**
-   * True when the sender sent less than its budget allowed because it had nothing more to send
-   * (e.g. the whole update fit densely). Do NOT set it merely because the link was idle before
-   * the send: the busy-interval definition in onAck already discounts idle time, and marking
-   * every post-idle send app-limited would stop the estimate from ever going down for a sender
-   * that waits for its previous message to drain.
+   * True when the sender sent less than its budget allowed because it had nothing more to
+   * send (e.g. the whole update fit densely). It does not change the message's sample (the
+   * frames' spacing shows the link either way); it makes the link eligible for a probe.
    */
   readonly appLimited: boolean;
+  /** True for a probe (see probeDue); one probe is in flight at a time. */
+  readonly probe?: boolean;
 }
 
 /** Records a message handed to the data channel. Returns 'tracked' or why it was ignored. */
@@ -235,6 +299,8 @@ export function onSend(est: BandwidthEstimator, send: SendInfo): 'tracked' | Ign
   if (
     !Number.isSafeInteger(send.msgId) ||
     !(Number.isFinite(send.bytes) && send.bytes > 0) ||
+    !(Number.isFinite(send.firstFrameBytes) && send.firstFrameBytes > 0) ||
+    send.firstFrameBytes > send.bytes ||
     !isTime(send.sentAtMs)
   ) {
     c.badInput++;
@@ -248,59 +314,66 @@ export function onSend(est: BandwidthEstimator, send: SendInfo): 'tracked' | Ign
     c.duplicateSends++;
     return 'duplicate-send';
   }
+  forgetStale(est, send.sentAtMs);
   est.lastEventMs = send.sentAtMs;
   est.inFlight.set(send.msgId, {
     bytes: send.bytes,
+    trailingBytes: send.bytes - send.firstFrameBytes,
     sentAtMs: send.sentAtMs,
-    appLimited: send.appLimited,
     aloneInFlight: est.inFlight.size === 0,
   });
   est.bytesInFlight += send.bytes;
   est.sends++;
+  if (send.probe === true) {
+    est.probeMsgId = send.msgId;
+    est.counters.probes++;
+  } else est.lastSendAppLimited = send.appLimited;
   if (est.inFlight.size > est.config.maxInFlight) {
     // Map iteration is insertion order: the first key is the oldest send.
-    const [oldestId, oldest] = est.inFlight.entries().next().value as [number, InFlightMessage];
-    est.inFlight.delete(oldestId);
-    est.bytesInFlight -= oldest.bytes;
-    c.evicted++;
+    forget(est, est.inFlight.keys().next().value as number);
   }
   return 'tracked';
+}
+
+function forget(est: BandwidthEstimator, msgId: number): void {
+  const msg = est.inFlight.get(msgId);
+  if (msg === undefined) return;
+  if (est.probeMsgId === msgId) est.probeMsgId = undefined;
+  est.inFlight.delete(msgId);
+  est.bytesInFlight -= msg.bytes;
+  est.counters.evicted++;
+}
+
+/** Forgets unacked messages older than the timeout (oldest first: Map insertion order). */
+function forgetStale(est: BandwidthEstimator, nowMs: number): void {
+  for (const [id, msg] of est.inFlight) {
+    if (nowMs - msg.sentAtMs <= est.config.inFlightTimeoutMs) return;
+    forget(est, id);
+  }
 }
 
 /** The receiver's ack of a reassembled message (input of onAck). */
 export interface AckInfo {
   readonly msgId: number;
   readonly ackAtMs: number;
+  /** The receiver's time from the message's first frame to its last, ms (from the ack). */
+  readonly spanMs: number;
 }
 
-/** What an ack produced: a rate sample (accepted into the median span or not), none, or nothing. */
+/** What an ack produced: a rate sample, none, or nothing because the ack was ignored. */
 export type AckOutcome =
-  | { readonly kind: 'sample'; readonly bytesPerSec: number; readonly accepted: boolean }
+  | { readonly kind: 'sample'; readonly bytesPerSec: number }
   | { readonly kind: 'no-sample' }
   | { readonly kind: 'ignored'; readonly reason: IgnoreReason };
 
 /**
  * Records the receiver's ack of a reassembled message and, when it yields one, a delivery-rate
- * sample: `bytes / (ackAt - busyStart)` with
- *
- *   busyStart = max(previous ack time, sentAt + min(minRtt, (ackAt - sentAt) / 2)).
- *
- * Why: on a FIFO path the ack of a message arrives one RTT after its last byte left the
- * bottleneck, and the bottleneck started on it either when the previous message finished (whose
- * ack arrived one RTT later: the previous ack time) or, if it was idle, when this message
- * arrived (sentAt, plus the RTT on the ack's side). Both ends are thus shifted by one RTT, and
- * the difference is the time the link spent on this message alone. Back-to-back messages give
- * the link rate; an idle gap before a message is not counted; a message sent alone is not
- * penalised for the propagation delay. Without a min-RTT yet the correction is 0 (a low, safe
- * sample). The correction is capped at half the message's ack time so that an overestimated
- * min-RTT cannot turn a tiny message into an absurdly high sample.
- * Subtracting the MIN RTT (not the smoothed one, which queueing behind our own data inflates)
- * leaves the RTT jitter in the interval of a message sent alone: such samples read low by about
- * mean jitter / transfer time (about 5% for 10 ms of jitter on 200 ms messages), the safe side.
+ * sample: the bytes after the message's first frame over the receiver's span from its first
+ * frame to its last (summed over `sampleSpanMs` of spans when that is set). See the header.
  */
 export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
   const c = est.counters;
-  if (!Number.isSafeInteger(ack.msgId) || !isTime(ack.ackAtMs)) {
+  if (!Number.isSafeInteger(ack.msgId) || !isTime(ack.ackAtMs) || !isTime(ack.spanMs)) {
     c.badInput++;
     return { kind: 'ignored', reason: 'bad-input' };
   }
@@ -319,92 +392,58 @@ export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
     return { kind: 'ignored', reason: 'time-backwards' };
   }
   est.inFlight.delete(ack.msgId);
+  if (est.probeMsgId === ack.msgId) est.probeMsgId = undefined;
   est.bytesInFlight -= msg.bytes;
   est.deliveredBytes += msg.bytes;
   est.recentAcks.push(ack.msgId);
   if (est.recentAcks.length > RECENT_ACKS) est.recentAcks.shift();
-  const prevAckMs = est.lastAckMs;
-  est.lastAckMs = ack.ackAtMs;
   est.lastEventMs = ack.ackAtMs;
 
-  const ackDelay = ack.ackAtMs - msg.sentAtMs;
-  if (msg.aloneInFlight && msg.bytes <= est.config.smallMessageBytes) pushMinRtt(est, ackDelay);
-
-  const correction = Math.min(minRttMs(est) ?? 0, ackDelay / 2);
-  const busyStart = Math.max(prevAckMs, msg.sentAtMs + correction);
-  let interval = ack.ackAtMs - busyStart;
-  let bytes = msg.bytes;
-  let appLimited = msg.appLimited;
-  if (est.config.sampleSpanMs > 0) {
-    est.spanBytes += msg.bytes;
-    est.spanMs += Math.max(0, interval);
-    est.spanAppLimited ||= msg.appLimited;
-    if (est.spanMs < est.config.sampleSpanMs) return { kind: 'no-sample' };
-    bytes = est.spanBytes;
-    interval = est.spanMs;
-    appLimited = est.spanAppLimited;
-    est.spanBytes = 0;
-    est.spanMs = 0;
-    est.spanAppLimited = false;
+  if (msg.aloneInFlight && msg.bytes <= est.config.smallMessageBytes) {
+    pushMinRtt(est, ack.ackAtMs - msg.sentAtMs);
   }
-  if (!(interval >= est.config.minIntervalMs) || interval <= 0) {
-    c.tooShort++;
+  if (msg.trailingBytes <= 0) {
+    c.singleFrame++;
     return { kind: 'no-sample' };
   }
-  const rate = (bytes * 1000) / interval;
-  if (appLimited && rate < est.estimateBytesPerSec) {
-    c.appLimitedDiscarded++;
-    return { kind: 'sample', bytesPerSec: rate, accepted: false };
+  if (!(ack.spanMs >= est.config.minSpanMs) || ack.spanMs <= 0) {
+    c.tooShort++;
+    est.growth = Math.min(MAX_GROWTH, est.growth * 2);
+    return { kind: 'no-sample' };
   }
-  pushSample(est, rate);
-  return { kind: 'sample', bytesPerSec: rate, accepted: true };
+  est.spanBytes += msg.trailingBytes;
+  est.spanMs += ack.spanMs;
+  est.spanMessages++;
+  if (est.spanMs < est.config.sampleSpanMs && est.spanMessages < est.config.maxAggregated) {
+    return { kind: 'no-sample' };
+  }
+  const rate = (est.spanBytes * 1000) / est.spanMs;
+  est.spanBytes = 0;
+  est.spanMs = 0;
+  est.spanMessages = 0;
+  pushSample(est, rate, ack.ackAtMs);
+  return { kind: 'sample', bytesPerSec: rate };
 }
 
 /**
  * Smoothing: the estimate is the median of the last `windowSamples` accepted samples.
- * Why a median: delivery samples have outliers both ways (a receiver GC pause or a busy main
- * thread delays one ack, which makes that sample low and the next one high: ack compression; a
- * token-bucket shaper lets a burst through after idle). A median ignores up to
- * floor(N/2) outliers and still follows a step change down or up within ceil(N/2) samples of
- * the new rate (3 for N = 5). BBR's windowed max keeps the largest outlier for the whole span
- * and needs N samples to follow a drop; an EWMA is pulled by every outlier and reaches a 5x
- * drop within 15% only after ~9 samples (alpha 0.3).
- *
- * Startup is the exception (as BBR's STARTUP): from the small initial value, messages double
- * per send and so do the samples, which are then limited by the message size rather than the
- * link; the median would lag two samples behind that growth, so the estimate is the newest
- * sample (never below the median) until `startupRounds` samples in a row grow it by less than
- * 25%. Not the span's max: that would hold on to one high outlier for the whole span.
- * Startup starts again when `startupRounds` samples in a row are 25% above the estimate: the
- * link got faster, and messages sized for the old rate are too short (against RTT jitter) to
- * show how much faster.
+ * Why a median: delivery samples have outliers both ways (a receiver busy at the first frame
+ * of a message shortens its span, one busy at the last stretches it; a token-bucket shaper
+ * lets a burst through after idle). A median ignores up to floor(N/2) outliers and follows a
+ * step change down or up within ceil(N/2) samples of the new rate (3 for N = 5). BBR's
+ * windowed max keeps the largest outlier for the whole span; an EWMA is pulled by every
+ * outlier. Each sample already measures the link, whatever the message size, so there is no
+ * start-up phase: the first sample replaces the initial value.
  */
-function pushSample(est: BandwidthEstimator, rate: number): void {
+function pushSample(est: BandwidthEstimator, rate: number, atMs: number): void {
   const n = est.samples.length;
   est.samples[est.sampleHead] = rate;
   est.sampleHead = (est.sampleHead + 1) % n;
   if (est.sampleCount < n) est.sampleCount++;
   est.counters.samplesAccepted++;
-  if (est.startup) {
-    const next = Math.max(rate, median(est.samples, est.sampleCount));
-    est.estimateBytesPerSec = next;
-    if (next >= 1.25 * est.startupBaseBytesPerSec) {
-      est.startupBaseBytesPerSec = next;
-      est.startupStalls = 0;
-    } else if (++est.startupStalls >= est.config.startupRounds) {
-      est.startup = false;
-    }
-  }
-  if (!est.startup) {
-    est.highStreak = rate >= 1.25 * est.estimateBytesPerSec ? est.highStreak + 1 : 0;
-    est.estimateBytesPerSec = median(est.samples, est.sampleCount);
-    if (est.highStreak >= est.config.startupRounds) {
-      est.startup = true;
-      est.startupBaseBytesPerSec = est.estimateBytesPerSec;
-      est.startupStalls = 0;
-      est.highStreak = 0;
-    }
-  }
+  est.lastSampleMs = atMs;
+  est.growth = 1;
+  est.estimateBytesPerSec = median(est.samples, est.sampleCount);
 }
 
 /** Median of the first `count` values (count <= span size, which is small). */
@@ -470,20 +509,62 @@ export function minRttMs(est: BandwidthEstimator): number | undefined {
 export const bytesInFlight = (est: BandwidthEstimator): number => est.bytesInFlight;
 
 /**
- * Factor by which to inflate the next message's byte budget: `startupGain` on every send
- * during startup; afterwards `probeGain` for one send in every `probeEvery`, else 1. It counts
- * sends, not time, so a step the sender skips (link not drained) does not use up the probe.
- * The probe lets the estimator see a link that got faster on transports where a message that
- * only fills the current estimate would not show it (e.g. a TCP cwnd restarted
- * after idle).
+ * Factor by which to inflate the next budget: `probeGain` for one send in every `probeEvery`,
+ * else 1. It counts sends, not time, so a step the sender skips does not use up the probe.
+ * A message that only fills the estimate shows no more than the estimate on transports whose
+ * sender paces itself (a congestion window restarted after idle); the inflated one can.
  */
 export function probeGain(est: BandwidthEstimator): number {
-  if (est.startup) return est.config.startupGain;
   return est.sends % est.config.probeEvery === est.config.probeEvery - 1 ? est.config.probeGain : 1;
 }
 
-/** Byte budget for the next message on this link: estimate x stepMs x probe gain (floored). */
+/**
+ * Byte budget for the next message on this link: estimate x stepMs x probe gain (floored),
+ * times the growth factor while spans are too short to measure.
+ */
 export const sendBudgetBytes = (est: BandwidthEstimator, stepMs: number): number =>
   Number.isFinite(stepMs) && stepMs > 0
-    ? Math.floor((est.estimateBytesPerSec * stepMs * probeGain(est)) / 1000)
+    ? Math.floor((est.estimateBytesPerSec * stepMs * probeGain(est) * est.growth) / 1000)
     : 0;
+
+/**
+ * The chunk size for the next message: `frameMs` of the link at the estimate, so that a
+ * message of a step's budget spans several frames (1 KiB to the largest that fits 64 KiB).
+ */
+export function chunkBytesFor(est: BandwidthEstimator): number {
+  const bytes = Math.floor((est.estimateBytesPerSec * est.config.frameMs) / 1000);
+  return Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, bytes));
+}
+
+/**
+ * Unacknowledged bytes the link may hold before it counts as busy: the estimate over
+ * max(2 x min RTT, inFlightFloorMs). Two bandwidth-delay products keep a long path full while
+ * the acks travel back; the floor keeps a receiver that acks late from stalling the link.
+ */
+export function inFlightAllowanceBytes(est: BandwidthEstimator): number {
+  const rtt = minRttMs(est) ?? est.config.initialRttMs;
+  return (est.estimateBytesPerSec * Math.max(2 * rtt, est.config.inFlightFloorMs)) / 1000;
+}
+
+/**
+ * Whether the link should carry a probe now: no probe is in flight, the latest send was
+ * app-limited (the sender has nothing to fill the link with), and no sample came for
+ * `startProbeMs` (until the median span is full) or `steadyProbeMs`.
+ */
+export function probeDue(est: BandwidthEstimator, nowMs: number): boolean {
+  if (!est.lastSendAppLimited || est.probeMsgId !== undefined || !isTime(nowMs)) return false;
+  const wait =
+    est.sampleCount < est.samples.length ? est.config.startProbeMs : est.config.steadyProbeMs;
+  return nowMs - est.lastSampleMs >= wait;
+}
+
+/**
+ * Size of the next probe, bytes: `probeSpanMs` of the link at the estimate, times 2 until the
+ * median span is full (a link faster than the estimate shows it sooner) and `probeGain`
+ * afterwards, times the growth factor; at least four of the frames `chunkBytesFor` would cut.
+ */
+export function probeBytes(est: BandwidthEstimator): number {
+  const gain = (est.sampleCount < est.samples.length ? 2 : est.config.probeGain) * est.growth;
+  const bytes = (est.estimateBytesPerSec * gain * est.config.probeSpanMs) / 1000;
+  return Math.ceil(Math.max(4 * chunkBytesFor(est), bytes));
+}

@@ -1,7 +1,8 @@
 /**
  * One link to one remote peer, above the raw data channel: messages cut into frames and
- * reassembled, an ack for every message, the per-link bandwidth estimator fed by those acks,
- * RTT pings, the emulation shaper, and backpressure on the channel's bufferedAmount.
+ * reassembled, an ack for every message (with the time its frames took to arrive), the
+ * per-link bandwidth estimator fed by those acks, probes on an idle link, RTT pings, the
+ * emulation shaper, and backpressure on the channel's bufferedAmount and on unacked bytes.
  * Bad frames and messages are refused, counted and acknowledged as refused; nothing here
  * throws out of a channel handler.
  */
@@ -9,6 +10,7 @@
 import {
   type BandwidthEstimator,
   type ControlMessage,
+  chunkBytesFor,
   chunkMessage,
   createBandwidthEstimator,
   createReassembler,
@@ -17,17 +19,20 @@ import {
   encodeAck,
   encodeControl,
   encodeMessage,
+  encodeProbe,
   expirePending,
+  inFlightAllowanceBytes,
   onAck,
   onRttSample,
   onSend,
   type ParamsMessage,
   type PeerId,
   parseControlMessage,
+  probeBytes,
+  probeDue,
   pushChunk,
   type Reassembler,
   type UpdateMessage,
-  wireBytes,
 } from '../core';
 import type { RefusalKind } from './events';
 import { createPacer, type Pacer, releaseTime } from './shaper';
@@ -74,7 +79,9 @@ export interface LinkSessionOptions {
 
 interface QueuedFrame {
   readonly bytes: Uint8Array;
+  /** When the emulated wire has carried it; then it waits `latencyMs` more on its way. */
   readonly releaseAtMs: number;
+  readonly latencyMs: number;
   /** The last frame of its message: the message has left our queue once this one has. */
   readonly endsMessage: boolean;
 }
@@ -96,7 +103,10 @@ export interface LinkSession {
    * progress must not wait behind a large transfer, or every peer's gate would stall on it.
    */
   sendControlNow(message: ControlMessage): void;
-  /** True when the previous message has left our queue and the channel's buffer is low. */
+  /**
+   * True when the previous message has left our queue, the channel's buffer is low, and no
+   * more than the estimator's allowance (about two bandwidth-delay products) is unacked.
+   */
   drained(): boolean;
   /** Messages (updates, parameters) whose frames have not all left our queue yet. */
   queuedMessages(): number;
@@ -104,15 +114,17 @@ export interface LinkSession {
   bytesSent(): number;
   /** Smoothed RTT from pings, ms; undefined before the first pong. */
   rttMs(): number | undefined;
+  /** The emulated cap on this link now, bits per second; undefined when none is set. */
+  capBps(): number | undefined;
   /** Closes the channel (without notifying onClose twice). Safe to call twice. */
   close(reason: string): void;
 }
 
 export function createLinkSession(o: LinkSessionOptions): LinkSession {
   const { clock, remote } = o;
-  // Acks leave and arrive late while either peer computes a step on its thread: summing
-  // a quarter second of acks per sample keeps that jitter out of the estimate.
-  const estimator = createBandwidthEstimator({ sampleSpanMs: 250 });
+  // A receiver computing on its thread handles frames in bursts: summing 100 ms of spans per
+  // sample keeps that jitter out of the estimate.
+  const estimator = createBandwidthEstimator({ sampleSpanMs: 100 });
   const reassembler: Reassembler = createReassembler({ maxMessageBytes: MAX_MESSAGE_BYTES });
   const pacer: Pacer = createPacer();
   const queue: QueuedFrame[] = [];
@@ -121,6 +133,8 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
   let closed = false;
   let nextMsgId = 1;
   let sent = 0;
+  /** When the last frame held back by the emulated latency reaches the channel. */
+  let latencyTailMs = Number.NEGATIVE_INFINITY;
   let srtt: number | undefined;
   let pingId = 0;
   let cancelPump: (() => void) | undefined;
@@ -152,8 +166,17 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
         return;
       }
       queue.shift();
-      if (!rtc.send(head.bytes)) return; // closing: onClose follows
-      sent += head.bytes.length;
+      if (head.latencyMs > 0) {
+        // The emulated wire is free again; the frame is still on its way. Kept in order
+        // behind the frames before it, as on a real path.
+        const at = Math.max(latencyTailMs, now + head.latencyMs);
+        latencyTailMs = at;
+        clock.setTimer(at - now, () => {
+          if (!closed && rtc.send(head.bytes)) sent += head.bytes.length;
+        });
+      } else if (!rtc.send(head.bytes))
+        return; // closing: onClose follows
+      else sent += head.bytes.length;
       if (head.endsMessage) {
         queuedMessages--;
         o.onDequeued?.();
@@ -164,9 +187,10 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
   const enqueue = (frames: readonly Uint8Array[]) => {
     const now = clock.now();
     const { capBps, latencyMs } = o.shaping();
+    const latency = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0;
     frames.forEach((bytes, i) => {
-      const releaseAtMs = releaseTime(pacer, bytes.length, now, capBps, latencyMs);
-      queue.push({ bytes, releaseAtMs, endsMessage: i === frames.length - 1 });
+      const releaseAtMs = releaseTime(pacer, bytes.length, now, capBps, 0);
+      queue.push({ bytes, releaseAtMs, latencyMs: latency, endsMessage: i === frames.length - 1 });
     });
     if (frames.length > 0) queuedMessages++;
     if (cancelPump === undefined) pump();
@@ -183,17 +207,27 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     else go();
   };
 
-  const send = (message: Uint8Array, appLimited: boolean): number | undefined => {
+  const send = (message: Uint8Array, appLimited: boolean, probe = false): number | undefined => {
     if (closed || !open) return undefined;
     const msgId = nextMsgId;
     nextMsgId = nextMsgId >= 0xffff_fffe ? 1 : nextMsgId + 1;
+    const frames = chunkMessage(msgId, message, chunkBytesFor(estimator));
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
     onSend(estimator, {
       msgId,
-      bytes: wireBytes(message.length),
+      bytes,
+      firstFrameBytes: frames[0]!.length,
       sentAtMs: clock.now(),
       appLimited,
+      probe,
     });
-    enqueue(chunkMessage(msgId, message));
+    enqueue(frames);
+    // Filler behind an app-limited message, now and then, so the estimate keeps up with a
+    // link that the app does not fill (probeDue says when).
+    if (!probe && probeDue(estimator, clock.now())) {
+      send(encodeProbe(probeBytes(estimator)), false, true);
+    }
     return msgId;
   };
 
@@ -226,11 +260,11 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     o.onMessage({ kind: 'control', message });
   };
 
-  const onMessageBytes = (msgId: number, bytes: Uint8Array) => {
+  const onMessageBytes = (msgId: number, bytes: Uint8Array, spanMs: number) => {
     const decoded = decodeMessage(bytes);
     // Ping and pong travel with msgId 0 and are not acknowledged: they feed the RTT, not the rate.
     if (msgId !== 0) {
-      sendDirect(encodeAck(msgId, bytes.length, decoded.ok ? 'accepted' : 'refused'));
+      sendDirect(encodeAck(msgId, bytes.length, decoded.ok ? 'accepted' : 'refused', spanMs));
     }
     if (!decoded.ok) {
       const kind = decoded.error.code === 'non-finite' ? 'non-finite-update' : 'bad-message';
@@ -240,6 +274,8 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     const m = decoded.value;
     if (m.type === 'update') o.onMessage({ kind: 'update', message: m, bytes: bytes.length });
     else if (m.type === 'params') o.onMessage({ kind: 'params', message: m, bytes: bytes.length });
+    else if (m.type === 'probe')
+      return; // acknowledged above; that was its purpose
     else {
       const parsed = parseControlMessage(m.text);
       if (!parsed.ok) o.onRefused('bad-control', `control from ${remote}: ${parsed.error.message}`);
@@ -259,7 +295,7 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       const now = clock.now();
       o.onActivity?.();
       if (f.kind === 'ack') {
-        onAck(estimator, { msgId: f.msgId, ackAtMs: now });
+        onAck(estimator, { msgId: f.msgId, ackAtMs: now, spanMs: f.spanMs });
         if (f.status === 'refused') {
           o.log('warn', 'the remote peer refused a message we sent', { remote, msgId: f.msgId });
         }
@@ -270,7 +306,9 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
         o.onRefused('bad-frame', `frame from ${remote}: ${whole.error.message}`);
         return;
       }
-      if (whole.value !== undefined) onMessageBytes(f.msgId, whole.value);
+      if (whole.value !== undefined) {
+        onMessageBytes(f.msgId, whole.value.bytes, whole.value.spanMs);
+      }
       if (reassembler.pending.size > 0) expirePending(reassembler, now, REASSEMBLY_TIMEOUT_MS);
     } catch (error) {
       // Only a bug of ours gets here; the link survives it and says so.
@@ -300,10 +338,14 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
     sendControlNow: (message) => {
       if (open && !closed) sendControlDirect(message);
     },
-    drained: () => queue.length === 0 && rtc.bufferedAmount() <= HIGH_WATER_BYTES / 4,
+    drained: () =>
+      queue.length === 0 &&
+      rtc.bufferedAmount() <= HIGH_WATER_BYTES / 4 &&
+      estimator.bytesInFlight <= inFlightAllowanceBytes(estimator),
     queuedMessages: () => queuedMessages,
     bytesSent: () => sent,
     rttMs: () => srtt,
+    capBps: () => o.shaping().capBps,
     close(reason) {
       if (closed) return;
       finish(reason, false);

@@ -64,6 +64,11 @@ interface Endpoint {
   state: 'new' | 'opening' | 'open' | 'closed';
   peer: Endpoint | undefined;
   readonly outbox: Item[];
+  /**
+   * Frames the bottleneck has not finished serialising, oldest first: bufferedAmount, which
+   * counts what has not been transmitted (frames on their way, in the latency, are not).
+   */
+  readonly serialising: { readonly finish: number; readonly bytes: number }[];
   queuedBytes: number;
   /** When the bottleneck finishes serialising the last queued frame. */
   lastFinish: number;
@@ -148,7 +153,6 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
       while (from.outbox.length > 0 && (first || from.outbox[0]!.at <= now)) {
         first = false;
         const item = from.outbox.shift()!;
-        if (item.kind === 'data') from.queuedBytes -= item.bytes.length;
         const to = from.peer;
         if (to === undefined || to.state === 'closed') continue;
         if (item.kind === 'open') {
@@ -241,6 +245,7 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
         state: 'new',
         peer: undefined,
         outbox: [],
+        serialising: [],
         queuedBytes: 0,
         lastFinish: 0,
         cancelTimer: undefined,
@@ -277,9 +282,16 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
           const copy = bytes.slice();
           ep.queuedBytes += copy.length;
           enqueue(ep, (at) => ({ kind: 'data', at, bytes: copy }), copy.length);
+          ep.serialising.push({ finish: ep.lastFinish, bytes: copy.length });
           return true;
         },
-        bufferedAmount: () => (ep.state === 'closed' ? 0 : ep.queuedBytes),
+        bufferedAmount: () => {
+          if (ep.state === 'closed') return 0;
+          const now = sched.now();
+          const q = ep.serialising;
+          while (q.length > 0 && q[0]!.finish <= now) ep.queuedBytes -= q.shift()!.bytes;
+          return ep.queuedBytes;
+        },
         close: () => closeLocally(ep, 'closed locally'),
       };
     };

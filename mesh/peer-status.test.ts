@@ -82,10 +82,15 @@ describe('buildStatus', () => {
 });
 
 describe('linkStatuses', () => {
-  const link = (id: string, ready: boolean): StatusLink => ({
+  const link = (id: string, ready: boolean, capBps?: number): StatusLink => ({
     id: asPeerId(id),
     ready,
-    session: { estimator: createBandwidthEstimator(), rttMs: () => 12, bytesSent: () => 4096 },
+    session: {
+      estimator: createBandwidthEstimator(),
+      capBps: () => capBps,
+      rttMs: () => 12,
+      bytesSent: () => 4096,
+    },
   });
 
   it('lists the links whose hello arrived, with what their session measured', () => {
@@ -93,6 +98,13 @@ describe('linkStatuses', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toMatchObject({ to: 'b', rttMs: 12, bytesSent: 4096, sentFraction: 0 });
     expect(links[0]?.bandwidthBps).toBe(createBandwidthEstimator().estimateBytesPerSec);
+    expect(links[0]).not.toHaveProperty('capBps');
+  });
+
+  it('shows an emulated cap beside the estimate, in bytes per second like it', () => {
+    const [status] = linkStatuses([link('b', true, 4e6)], undefined);
+    expect(status?.capBps).toBe(500_000);
+    expect(status?.bandwidthBps).toBe(125_000);
   });
 
   it('reports a missing RTT as null and the share sent from the exchange', () => {

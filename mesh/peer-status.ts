@@ -24,25 +24,34 @@ export interface StatusLink {
   readonly ready: boolean;
   readonly session: {
     readonly estimator: BandwidthEstimator;
+    /** The emulated cap on this link, bits per second; undefined when none is set. */
+    capBps(): number | undefined;
     rttMs(): number | undefined;
     bytesSent(): number;
   };
 }
 
-/** The links of the status: measured bandwidth, RTT, bytes and share of the gradient sent. */
+/**
+ * The links of the status: measured bandwidth (with the emulated cap beside it, when one is
+ * set), RTT, bytes and share of the gradient sent.
+ */
 export function linkStatuses(
   remotes: Iterable<StatusLink>,
   exchange: ExchangeState | undefined,
 ): LinkStatus[] {
   return [...remotes]
     .filter((r) => r.ready)
-    .map((r) => ({
-      to: r.id,
-      bandwidthBps: bandwidthBytesPerSec(r.session.estimator),
-      rttMs: r.session.rttMs() ?? null,
-      bytesSent: r.session.bytesSent(),
-      sentFraction: exchange ? sentFraction(exchange, r.id) : 0,
-    }));
+    .map((r) => {
+      const cap = r.session.capBps();
+      return {
+        to: r.id,
+        bandwidthBps: bandwidthBytesPerSec(r.session.estimator),
+        ...(cap === undefined ? {} : { capBps: cap / 8 }),
+        rttMs: r.session.rttMs() ?? null,
+        bytesSent: r.session.bytesSent(),
+        sentFraction: exchange ? sentFraction(exchange, r.id) : 0,
+      };
+    });
 }
 
 export interface StatusInput {

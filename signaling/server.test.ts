@@ -104,9 +104,9 @@ describe('rooms', () => {
     expect(rooms).toEqual([]);
   });
 
-  it('evicts a peer whose heartbeats stop, and keeps one that sends them', async () => {
+  it('evicts a peer whose heartbeats stop and whose socket answers no ping, and keeps one that sends them', async () => {
     const server = await fx.start({ heartbeatMs: 100, evictAfterMs: 300 });
-    const silent = await fx.client(server);
+    const silent = await fx.client(server, { autoPong: false });
     const alive = await fx.client(server);
     const ws = await silent.join('lab');
     await alive.join('lab');
@@ -118,6 +118,35 @@ describe('rooms', () => {
       const m = await (await fetch(`${server.url}/metrics`)).text();
       expect(m).toMatch(/^dlion_evictions_total 1$/m);
       expect(m).toMatch(/^dlion_peers 1$/m);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  it('keeps a peer whose script is too busy for heartbeats while its socket answers pings', async () => {
+    // A busy tab: the browser's network stack answers the server's pings, its page sends
+    // nothing. It stays in the room (and in the API) for many eviction periods.
+    const server = await fx.start({ heartbeatMs: 100, evictAfterMs: 300 });
+    const busy = await fx.client(server);
+    const alive = await fx.client(server);
+    const wb = await busy.join('lab');
+    await alive.join('lab');
+    const beat = setInterval(() => alive.send({ type: 'sig/heartbeat', atMs: Date.now() }), 50);
+    try {
+      const started = Date.now();
+      let pongsSeen = 0;
+      busy.ws.on('ping', () => pongsSeen++);
+      while (Date.now() - started < 2000) {
+        const room = (await (await fetch(`${server.url}/api/rooms/lab`)).json()) as {
+          peers: { id: string }[];
+        };
+        expect(room.peers.map((p) => p.id)).toContain(wb.peerId);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(pongsSeen).toBeGreaterThan(5);
+      expect(alive.received.filter((m) => m.type === 'sig/peer-left')).toEqual([]);
+      const m = await (await fetch(`${server.url}/metrics`)).text();
+      expect(m).toMatch(/^dlion_evictions_total 0$/m);
     } finally {
       clearInterval(beat);
     }

@@ -744,16 +744,28 @@ export async function startSignalingServer(
     ws.on('message', (data: RawData, isBinary: boolean) =>
       guarded(conn, 'message', () => onMessage(conn, data, isBinary)),
     );
+    // A pong is the browser's network stack answering our ping, not the page's script: a tab
+    // whose main thread is busy (or throttled in the background) still answers, so its socket
+    // counts as alive and the peer stays in the room while its heartbeats are late.
+    ws.on('pong', () => {
+      conn.lastSeenMs = now();
+    });
     ws.on('close', () => guarded(conn, 'close', () => onClose(conn)));
   });
 
   // ---- eviction and status TTL ----------------------------------------------------------
 
   const sweepMs = Math.max(20, Math.min(1000, Math.floor(o.evictAfterMs / 4)));
+  /** Protocol-level pings, a quarter of the eviction time apart (see the 'pong' handler). */
+  const pingEveryMs = Math.max(sweepMs, Math.floor(o.evictAfterMs / 4));
+  let lastPingMs = now();
   const sweep = setInterval(() => {
     guarded(undefined, 'sweep', () => {
       const t = now();
+      const pingNow = t - lastPingMs >= pingEveryMs;
+      if (pingNow) lastPingMs = t;
       for (const conn of conns) {
+        if (pingNow && !conn.done && conn.ws.readyState === conn.ws.OPEN) conn.ws.ping();
         if (t - conn.lastSeenMs > o.evictAfterMs) {
           if (conn.peer) {
             metrics.evictions += 1;

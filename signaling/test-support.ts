@@ -184,8 +184,9 @@ export function createFixture() {
       servers.push(server);
       return server;
     },
-    async client(server: SignalingServer): Promise<TestClient> {
-      const c = await TestClient.connect(server.wsUrl);
+    /** A client; `autoPong: false` makes a dead host: its socket answers no ping. */
+    async client(server: SignalingServer, options?: WebSocket.ClientOptions): Promise<TestClient> {
+      const c = await TestClient.connect(server.wsUrl, options);
       clients.push(c);
       return c;
     },

@@ -55,7 +55,7 @@ export interface TrainerConfig {
   /** Mixed into the batch order so peers do not walk their shards in lock-step. */
   readonly peerIndex: number;
   readonly optimizer: OptimizerConfig;
-  /** Force one backend (a URL parameter or option); otherwise webgpu -> webgl -> cpu. */
+  /** Force one backend (a URL parameter or option); otherwise the fastest (worker/backend.ts). */
   readonly backend?: BackendName;
   /** Emulated compute slowdown, >= 1 (DESIGN.md 5): sleeps (F - 1) x the compute time. */
   readonly slowdown?: number;

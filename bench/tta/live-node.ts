@@ -60,6 +60,10 @@ export interface NodePeerOptions {
   readonly onTest: (report: TestReport) => void;
   /** Caps and latency by site pair (the scenario's siteLinks). */
   readonly siteLinks?: SiteLinks | undefined;
+  /** Rewrites the command line (e.g. to run it in a network namespace). */
+  readonly wrap?: ((argv: readonly string[]) => string[]) | undefined;
+  /** The kernel shapes this peer's uplink: the app's shaper stays off (no --uplink-mbps). */
+  readonly kernelShaped?: boolean | undefined;
 }
 
 const isRecord = (x: unknown): x is Record<string, unknown> =>
@@ -91,12 +95,17 @@ export function startNodePeer(o: NodePeerOptions): LivePeer {
     '--events',
     EVENTS,
   ];
-  if (p.uplinkMbps !== undefined) args.push('--uplink-mbps', String(p.uplinkMbps));
+  if (p.uplinkMbps !== undefined && o.kernelShaped !== true) {
+    args.push('--uplink-mbps', String(p.uplinkMbps));
+  }
   if (p.latencyMs !== undefined) args.push('--latency-ms', String(p.latencyMs));
   if (p.site !== undefined) args.push('--site', p.site);
   if (o.siteLinks !== undefined) args.push('--site-links', JSON.stringify(o.siteLinks));
   // `node --import tsx` rather than `npx tsx`: one process per peer, so its pid is the peer.
-  const child = spawn(process.execPath, args, {
+  // `ip netns exec` execs the command in place: the pid is still the peer's.
+  const argv =
+    o.wrap === undefined ? [process.execPath, ...args] : o.wrap([process.execPath, ...args]);
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

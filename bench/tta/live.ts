@@ -16,6 +16,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser } from '@playwright/test';
 import type { StrategyName } from '../../core';
+import { createNetnsTopology, type NetnsTopology, netnsUnavailable } from '../../mesh/node';
 import { startSignalingServer } from '../../signaling/server';
 import { buildAppOnce, launchChromium, startTabPeer } from './live-browser';
 import { startNodePeer } from './live-node';
@@ -34,6 +35,11 @@ export { LiveBenchError } from './live-peer';
 export interface LiveOptions {
   /** Chromium tabs instead of Node peer processes. */
   readonly browsers: boolean;
+  /**
+   * Each Node peer in its own network namespace, its uplink shaped by the kernel at the
+   * scenario's rate (mesh/node/netns.ts), the app's shaper off.
+   */
+  readonly netns?: boolean | undefined;
   /** Peers' stderr / browser console logs, and the signaling server's log, go here. */
   readonly logDir: string;
   /** One human line every few seconds. */
@@ -63,8 +69,9 @@ export async function runLive(
   o: LiveOptions,
 ): Promise<StrategyRun> {
   const startedMs = performance.now();
-  const tag = `[${o.browsers ? 'live-browsers' : 'live'} ${strategy}]`;
+  const tag = `[${o.browsers ? 'live-browsers' : o.netns === true ? 'live-netns' : 'live'} ${strategy}]`;
   if (o.browsers) checkTabsCanRun(scenario);
+  const net = o.netns === true ? kernelShapedMesh(scenario) : undefined;
   await mkdir(o.logDir, { recursive: true });
   const prefix = `${scenario.name}-${strategy}`;
   const config = roomConfigFor(scenario, strategy);
@@ -78,12 +85,13 @@ export async function runLive(
 
   const serverLog = createWriteStream(join(o.logDir, `${fileSafe(prefix)}-server.log`));
   const server = await startSignalingServer({
-    host: '127.0.0.1',
+    host: net?.rootAddress ?? '127.0.0.1',
     port: 0,
     ...(staticDir === undefined ? {} : { staticDir }),
     log: (line) => serverLog.write(`${line}\n`),
   }).catch((e: unknown) => {
     serverLog.end();
+    net?.close();
     throw e;
   });
   const curve = createCurve(scenario);
@@ -110,6 +118,9 @@ export async function runLive(
               ...common,
               testSamples: scenario.testSamples,
               siteLinks: scenario.siteLinks,
+              ...(net === undefined
+                ? {}
+                : { wrap: (argv) => net.wrap(i, argv), kernelShaped: true }),
             })
           : await startTabPeer({ ...common, browser }),
       );
@@ -134,7 +145,7 @@ export async function runLive(
       const t = (performance.now() - t0) / 1000;
       let change = scenario.timeline[nextChange];
       while (change !== undefined && change.atS <= t) {
-        await applyChange(peers, change, tag, o);
+        await applyChange(peers, change, tag, o, net);
         nextChange++;
         change = scenario.timeline[nextChange];
       }
@@ -146,7 +157,7 @@ export async function runLive(
     // What the peers had done when the budget ran out: later steps and bytes do not count.
     await pollAll(peers, curve);
     curve.flush(endMs);
-    result = summarise(scenario, strategy, curve.points(), peers);
+    result = summarise(scenario, strategy, curve.points(), peers, net !== undefined);
     o.progress(
       `${tag} done: ${curve.points().length} curve points, last acc ${fmtAcc(curve.points().at(-1)?.accuracy)}, ${(result.bytesSent / 1e6).toFixed(1)} MB sent`,
     );
@@ -160,6 +171,7 @@ export async function runLive(
     await browser?.close().catch(() => {});
     await server.close();
     serverLog.end();
+    net?.close();
   }
   return { ...result, wallS: (performance.now() - startedMs) / 1000 };
 }
@@ -212,6 +224,42 @@ async function pollAll(peers: readonly LivePeer[], curve: Curve): Promise<void> 
   const roundStart = performance.now();
   await Promise.all(peers.map((p) => p.poll()));
   curve.flush(roundStart);
+}
+
+/** A link's cap for the result: the emulated one, else the kernel's rate (--netns). */
+function capOf(capBps: number | undefined, kernelMbps: number | undefined): { capMbps?: number } {
+  if (capBps !== undefined) return { capMbps: (capBps * 8) / 1e6 };
+  return kernelMbps === undefined ? {} : { capMbps: kernelMbps };
+}
+
+/** Peer i's uplink at the end of the run: its profile's, then the timeline's last change. */
+function uplinkAtEnd(scenario: Scenario, i: number): number | undefined {
+  let mbps = scenario.peers[i]?.uplinkMbps;
+  for (const c of scenario.timeline)
+    if (c.peer === i && c.uplinkMbps !== undefined) mbps = c.uplinkMbps;
+  return mbps;
+}
+
+/**
+ * The namespaces for --netns: a kernel rate per uplink. Latency needs netem, which this kind
+ * of machine lacks, and site caps are per link pair, which one qdisc per uplink cannot show:
+ * such scenarios are refused rather than run unlike their description.
+ */
+function kernelShapedMesh(scenario: Scenario): NetnsTopology {
+  const why = netnsUnavailable();
+  if (why !== undefined) throw new LiveBenchError(`--netns: ${why}`);
+  const withLatency = scenario.peers.filter((p) => p.latencyMs !== undefined && p.latencyMs > 0);
+  if (scenario.siteLinks !== undefined || withLatency.length > 0) {
+    throw new LiveBenchError(
+      `scenario ${scenario.name}: --netns shapes uplink rates only (no siteLinks, no latencyMs)`,
+    );
+  }
+  return createNetnsTopology(
+    scenario.peers.map((p) => ({
+      uplinkBps: p.uplinkMbps === undefined ? undefined : p.uplinkMbps * 1e6,
+    })),
+    { rootLink: true },
+  );
 }
 
 /** What tabs cannot do: the page has no added-latency parameter. */
@@ -302,13 +350,18 @@ async function applyChange(
   c: TimelineChange,
   tag: string,
   o: LiveOptions,
+  net: NetnsTopology | undefined,
 ): Promise<void> {
   const p = peers[c.peer];
   // parseScenario checked the index; a hand-built Scenario may not have been.
   if (p === undefined)
     throw new LiveBenchError(`${tag} timeline names peer ${c.peer}, but there are ${peers.length}`);
   try {
-    await p.apply({ slowdown: c.slowdown, uplinkMbps: c.uplinkMbps });
+    if (net !== undefined && c.uplinkMbps !== undefined) net.setUplink(c.peer, c.uplinkMbps * 1e6);
+    await p.apply({
+      slowdown: c.slowdown,
+      uplinkMbps: net === undefined ? c.uplinkMbps : undefined,
+    });
   } catch (e) {
     throw new LiveBenchError(
       `${tag} could not apply the change at ${c.atS} s to ${p.profile.name}: ${(e as Error).message}`,
@@ -389,6 +442,7 @@ function summarise(
   strategy: StrategyName,
   curve: readonly CurvePoint[],
   peers: readonly LivePeer[],
+  kernelShaped: boolean,
 ): Omit<StrategyRun, 'wallS'> {
   const snaps = peers.map((p) => p.snapshot());
   const nameOf = new Map<string, string>();
@@ -412,6 +466,8 @@ function summarise(
         to: nameOf.get(l.to) ?? l.to,
         bytesSent: l.bytesSent,
         sentFraction: l.sentFraction,
+        estimatedMbps: (l.bandwidthBps * 8) / 1e6,
+        ...capOf(l.capBps, kernelShaped ? uplinkAtEnd(scenario, i) : undefined),
       });
     }
   });

@@ -29,7 +29,14 @@ function run(strategy: StrategyRun['strategy'], bytesSent: number): StrategyRun 
     links:
       strategy === 'dlion'
         ? [
-            { from: 'p1', to: 'p2', bytesSent: 12_345_678, sentFraction: 0.987 },
+            {
+              from: 'p1',
+              to: 'p2',
+              bytesSent: 12_345_678,
+              sentFraction: 0.987,
+              estimatedMbps: 4.9,
+              capMbps: 5,
+            },
             { from: 'p2', to: 'p1', bytesSent: 1_500_000, sentFraction: 0.25 },
           ]
         : [],
@@ -130,10 +137,10 @@ describe('renderReport', () => {
     const dlion = lines.indexOf('#### dlion');
     expect(dlion).toBeGreaterThan(0);
     expect(lines.slice(dlion + 2, dlion + 6)).toEqual([
-      '| from -> to | MB | sent fraction |',
-      '| --- | ---: | ---: |',
-      '| p1 -> p2 | 12.35 | 0.99 |',
-      '| p2 -> p1 | 1.50 | 0.25 |',
+      '| from -> to | MB | sent fraction | estimate Mbit/s | cap Mbit/s |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      '| p1 -> p2 | 12.35 | 0.99 | 4.90 | 5.00 |',
+      '| p2 -> p1 | 1.50 | 0.25 | — | — |',
     ]);
     expect(lines[lines.indexOf('#### bsp') + 2]).toBe('No link traffic recorded.');
   });

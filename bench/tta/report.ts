@@ -107,13 +107,18 @@ function baselineSentence(output: BenchOutput): string {
 function linksSection(run: StrategyRun): string[] {
   const lines = [`#### ${cell(run.strategy)}`, ''];
   if (run.links.length === 0) return [...lines, 'No link traffic recorded.'];
-  lines.push(row(['from -> to', 'MB', 'sent fraction']), row(['---', '---:', '---:']));
+  lines.push(
+    row(['from -> to', 'MB', 'sent fraction', 'estimate Mbit/s', 'cap Mbit/s']),
+    row(['---', '---:', '---:', '---:', '---:']),
+  );
   for (const link of run.links)
     lines.push(
       row([
         `${cell(link.from)} -> ${cell(link.to)}`,
         megabytes(link.bytesSent),
         fixed(link.sentFraction, 2),
+        fixed(link.estimatedMbps, 2),
+        fixed(link.capMbps, 2),
       ]),
     );
   return lines;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type SignalingClientMessageOf } from '../../core';
 import type { SignalingEvent } from '../../mesh';
+import { createVirtualClock } from '../../mesh/node';
 import { createSimSignaling } from './sim-signaling';
-import { createVirtualClock } from './virtual-clock';
 
 const hello = (name: string, config?: Record<string, unknown>) => () =>
   ({

@@ -14,8 +14,8 @@ import {
   type TrainerFactory,
   type TrainerRequest,
 } from '../../mesh';
+import type { VirtualClock } from '../../mesh/node';
 import { nodeTrainerFactory } from '../../mesh/node';
-import type { VirtualClock } from './virtual-clock';
 
 /** Measured compute costs of one model on this machine (ms). */
 export interface ComputeCosts {

@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import { mulberry32, type PeerId, type StrategyName } from '../../core';
 import { createPeer, type MeshLogger, type MeshPeer } from '../../mesh';
 import { createMemoryNetwork } from '../../mesh/memory-link';
-import { nodeTrainerFactory } from '../../mesh/node';
+import { createVirtualClock, nodeTrainerFactory } from '../../mesh/node';
 import { roomConfigFor, siteShapingFor } from './scenario';
 import { createSimSignaling } from './sim-signaling';
 import { type ComputeCosts, simTrainerFactory } from './sim-trainer';
 import type { CurvePoint, LinkBytes, PeerDetail, Scenario, StrategyRun } from './types';
-import { createVirtualClock } from './virtual-clock';
 
 export interface SimOptions {
   readonly costs: ComputeCosts;
@@ -189,6 +188,7 @@ export async function runSim(
           bytesSent: l.bytesSent,
           sentFraction: l.sentFraction,
           estimatedMbps: (l.bandwidthBps * 8) / 1e6,
+          ...(l.capBps === undefined ? {} : { capMbps: (l.capBps * 8) / 1e6 }),
         });
       }
     }

@@ -72,6 +72,8 @@ export interface LinkBytes {
   readonly sentFraction: number;
   /** The sender's bandwidth estimate for the link at the end, Mbit/s, where known. */
   readonly estimatedMbps?: number;
+  /** The emulated cap on the link (live mode), or the kernel rate (--netns), Mbit/s. */
+  readonly capMbps?: number;
 }
 
 /** Where one peer's time went (sim mode): the measurements that say why a strategy won. */
@@ -121,7 +123,7 @@ export interface StrategyResult {
 /** What `--out FILE` holds. */
 export interface BenchOutput {
   readonly scenario: string;
-  readonly mode: 'sim' | 'live' | 'live-browsers';
+  readonly mode: 'sim' | 'live' | 'live-browsers' | 'live-netns';
   readonly targetAccuracy: number;
   readonly budgetS: number;
   readonly results: readonly StrategyResult[];

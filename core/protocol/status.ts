@@ -93,6 +93,11 @@ export const LinkStatusSchema = v.strictObject({
   to: PeerIdSchema,
   /** Measured delivery rate in bytes per second (not bits). */
   bandwidthBps: finiteIn(0, 1e12),
+  /**
+   * The emulated cap on this link (DESIGN.md 5) in bytes per second, when one is set: shown
+   * beside the measured rate, never used by the estimator.
+   */
+  capBps: v.optional(finiteIn(0, 1e12)),
   rttMs: v.nullable(finiteIn(0, 3_600_000)),
   bytesSent: CountSchema,
   /** Share of the gradient entries that went out on this link. */

@@ -6,11 +6,13 @@
 import * as v from 'valibot';
 
 /**
- * Bumped on any incompatible change to a signaling or control message. 2: the room config
- * gained `dktEvaluateOn` (a strict schema: a build of version 1 refuses it), and DKT runs
- * in rounds.
+ * Bumped on any incompatible change to a signaling or control message or to the data
+ * channel's frames. 2: the room config gained `dktEvaluateOn` (a strict schema: a build of
+ * version 1 refuses it), and DKT runs in rounds. 3: frames version 2 (a chunk size per
+ * message, the receiver's span in every ack, probe messages), so that the bandwidth
+ * estimate holds on links with latency; a build of version 2 would refuse every frame.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * A version number as it appears on the wire. Any sane integer passes the schema, so that a

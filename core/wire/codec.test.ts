@@ -8,7 +8,9 @@ import {
   decodeMessage,
   encodeControl,
   encodeParams,
+  encodeProbe,
   encodeUpdate,
+  MAX_PROBE_BYTES,
   type UpdateMeta,
   type UpdatePayload,
   type WireMessage,
@@ -19,6 +21,9 @@ import {
   bitmapUpdateBytes,
   denseUpdateBytes,
   entriesForBudget,
+  FRAME_HEADER_BYTES,
+  MAX_CHUNK_BYTES,
+  MIN_CHUNK_BYTES,
   rangeUpdateBytes,
   type ValueType,
   wireBytes,
@@ -102,9 +107,13 @@ function expectRefused(bytes: Uint8Array, code?: CodecError['code']): void {
   }
 }
 
-/** Sends a message through frames in a shuffled order and returns the reassembled bytes. */
+/**
+ * Sends a message through frames (in chunks of a random size the sender may pick) in a
+ * shuffled order and returns the reassembled bytes.
+ */
 function throughFrames(message: Uint8Array, rand: () => number): Uint8Array {
-  const frames = chunkMessage(123, message);
+  const chunk = MIN_CHUNK_BYTES + Math.floor(rand() * (MAX_CHUNK_BYTES - MIN_CHUNK_BYTES + 1));
+  const frames = chunkMessage(123, message, rand() < 0.5 ? chunk : MAX_CHUNK_BYTES);
   for (let i = frames.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [frames[i], frames[j]] = [frames[j]!, frames[i]!];
@@ -117,7 +126,7 @@ function throughFrames(message: Uint8Array, rand: () => number): Uint8Array {
     if (!d.ok || d.value.kind !== 'chunk') throw new Error('frame refused');
     const p = pushChunk(r, d.value, 0);
     if (!p.ok) throw new Error(p.error.message);
-    if (p.value) out = p.value;
+    if (p.value) out = p.value.bytes;
   }
   if (!out) throw new Error('message never completed');
   return out;
@@ -226,6 +235,18 @@ describe('update round trip', () => {
       }),
       { seed: 6, numRuns: 300 },
     );
+  });
+
+  it('probes: any size up to the limit round-trips as its length; a non-zero filler does not', () => {
+    for (const n of [0, 12, 13, 5000, MAX_PROBE_BYTES, MAX_PROBE_BYTES + 100]) {
+      const probe = encodeProbe(n);
+      expect(probe.length % 4).toBe(0);
+      expect(probe.length).toBeLessThanOrEqual(MAX_PROBE_BYTES);
+      expect(mustDecode(probe)).toEqual({ type: 'probe', byteLength: probe.length });
+    }
+    const dirty = encodeProbe(64);
+    dirty[40] = 1;
+    expectRefused(dirty); // the checksum catches it first
   });
 
   it('encoding into a reused buffer gives the same bytes as a fresh one', () => {
@@ -541,7 +562,7 @@ describe('bad input is refused with a CodecError and nothing else', () => {
     const frames = chunkMessage(5, message);
     expect(frames.length).toBe(3);
     expect(frames.reduce((s, f) => s + f.length, 0)).toBe(wireBytes(message.length));
-    for (let bit = 0; bit < 24 * 8; bit++) {
+    for (let bit = 0; bit < FRAME_HEADER_BYTES * 8; bit++) {
       const f = frames[1]!.slice();
       f[bit >> 3]! ^= 1 << (bit & 7);
       const d = decodeFrame(f);
@@ -551,7 +572,7 @@ describe('bad input is refused with a CodecError and nothing else', () => {
       fc.property(fc.integer({ min: 0, max: frames.length - 1 }), fc.nat(), (which, pos) => {
         const copy = frames.map((f) => f.slice());
         const f = copy[which]!;
-        const bit = 24 * 8 + (pos % ((f.length - 24) * 8));
+        const bit = FRAME_HEADER_BYTES * 8 + (pos % ((f.length - FRAME_HEADER_BYTES) * 8));
         f[bit >> 3]! ^= 1 << (bit & 7);
         const r = createReassembler();
         let out: Uint8Array | undefined;
@@ -560,7 +581,7 @@ describe('bad input is refused with a CodecError and nothing else', () => {
           if (!d.ok || d.value.kind !== 'chunk')
             throw new Error('payload flips must pass the frame header check');
           const p = pushChunk(r, d.value, 0);
-          if (p.ok && p.value) out = p.value;
+          if (p.ok && p.value) out = p.value.bytes;
         }
         expect(out).toBeDefined();
         if (out) expectRefused(out);
@@ -595,6 +616,13 @@ describe('bad input is refused with a CodecError and nothing else', () => {
     if (!d.ok || d.value.kind !== 'chunk') throw new Error('bad frame');
     const disagree = pushChunk(r, d.value, 0);
     expect(disagree.ok || disagree.error.code).toBe('bad-field');
+    expect(r.pending.size).toBe(0);
+    // The same length cut into other chunk sizes is refused too: the offsets would not agree.
+    expect(pushChunk(r, chunks[0]!, 0)).toEqual({ ok: true, value: undefined });
+    const recut = decodeFrame(chunkMessage(9, message, 4096)[1]!);
+    if (!recut.ok || recut.value.kind !== 'chunk') throw new Error('bad frame');
+    const other2 = pushChunk(r, recut.value, 0);
+    expect(other2.ok || other2.error.code).toBe('bad-field');
     expect(r.pending.size).toBe(0);
     const small = createReassembler({ maxMessageBytes: 100_000 });
     const big = pushChunk(small, d.value, 0);

@@ -4,30 +4,33 @@
  * cut into *frames* of at most 64 KiB (frames.ts) and reassembled on the other side. Decoders
  * take bytes and return a Result; no exception but CodecError ever leaves this folder.
  *
- * Byte layout, version 1. All integers little-endian; floats IEEE 754 little-endian.
+ * Byte layout: frames version 2, messages version 1. All integers little-endian; floats
+ * IEEE 754 little-endian.
  *
  * FRAME (one data-channel message, at most MAX_FRAME_BYTES = 65 536 bytes)
  *   off size field
  *   0   1    magic 0x44 ('D')
  *   1   1    magic 0x4C ('L')
- *   2   1    version = 1
+ *   2   1    version = 2
  *   3   1    kind: 1 = chunk, 2 = ack
- *   chunk (24-byte header, then payload):
+ *   chunk (28-byte header, then payload):
  *   4   4    msgId (u32, chosen by the sender, per link)
  *   8   4    seq (u32), 0 <= seq < count
- *   12  4    count (u32) = max(1, ceil(messageBytes / 65 512))
+ *   12  4    count (u32) = max(1, ceil(messageBytes / chunkBytes))
  *   16  4    messageBytes (u32): length of the whole message
- *   20  4    check: checksum (checksum.ts) of bytes [0, 20)
- *   24  n    message bytes [seq * 65 512, seq * 65 512 + n), n = min(65 512, messageBytes - seq * 65 512)
- *   ack (20 bytes): sent by the receiver for every reassembled message; the sender's bandwidth
+ *   20  4    chunkBytes C (u32), 1 024 <= C <= 65 508: the sender's chunk size for this message
+ *   24  4    check: checksum (checksum.ts) of bytes [0, 24)
+ *   28  n    message bytes [seq * C, seq * C + n), n = min(C, messageBytes - seq * C)
+ *   ack (24 bytes): sent by the receiver for every reassembled message; the sender's bandwidth
  *   estimator turns acks into delivery-rate samples.
  *   4   4    msgId acknowledged
  *   8   4    messageBytes
  *   12  4    status: 0 = accepted, 1 = refused (reassembled but failed to decode)
- *   16  4    check: checksum of bytes [0, 16)
+ *   16  4    span (u32, microseconds): receiver time from the first chunk to the last
+ *   20  4    check: checksum of bytes [0, 20)
  *
  * MESSAGE (the reassembled bytes; its length is a multiple of 4 and every pad byte is 0)
- *   0   1    type: 1 = update, 2 = params, 3 = control
+ *   0   1    type: 1 = update, 2 = params, 3 = control, 4 = probe
  *   1   1    version = 1
  *   2   2    reserved = 0
  *   4   4    byteLength: total length, must equal the buffer's
@@ -68,6 +71,10 @@
  *   12  4    textBytes (u32)
  *   16  ..   UTF-8 text, then zero padding to a multiple of 4
  *
+ *   PROBE (type 4): filler that a sender puts on an otherwise idle link so that its bandwidth
+ *   estimator can see the link's rate; acknowledged like any message, then dropped.
+ *   12  ..   zero bytes, at most MAX_PROBE_BYTES in all
+ *
  * The checksum catches every single-bit flip and random corruption; a single-bit flip in a
  * frame header is refused at that frame, one in a payload when the message is decoded.
  */
@@ -91,6 +98,7 @@ export const WIRE_VERSION = 1;
 const TYPE_UPDATE = 1;
 const TYPE_PARAMS = 2;
 const TYPE_CONTROL = 3;
+const TYPE_PROBE = 4;
 const CONTROL_HEADER_BYTES = 16;
 const ENCODINGS: readonly UpdateEncoding[] = ['dense', 'sparse-varint', 'sparse-bitmap', 'range'];
 const U32_MAX = 0xffff_ffff;
@@ -132,7 +140,18 @@ export interface ControlText {
   readonly text: string;
 }
 
-export type WireMessage = UpdateMessage | ParamsMessage | ControlText;
+/** Filler for the bandwidth estimator (type 4): only its length means anything. */
+export interface ProbeMessage {
+  readonly type: 'probe';
+  readonly byteLength: number;
+}
+
+export type WireMessage = UpdateMessage | ParamsMessage | ControlText | ProbeMessage;
+
+/** The largest probe a receiver accepts (a probe is a few hundred ms of a fast link). */
+export const MAX_PROBE_BYTES = 4 * 1024 * 1024;
+/** The smallest probe: its message header. */
+export const MIN_PROBE_BYTES = 12;
 
 function fail(code: CodecError['code'], message: string): never {
   throw new CodecError(code, message);
@@ -350,6 +369,15 @@ export function encodeControl(text: string): Uint8Array {
   return bytes;
 }
 
+/** A probe of `bytes` bytes (rounded up to a multiple of 4, within the probe limits). */
+export function encodeProbe(bytes: number): Uint8Array {
+  const byteLength = pad4(Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, Math.ceil(bytes))));
+  const out = new Uint8Array(byteLength);
+  writeMessageHeader(new DataView(out.buffer), TYPE_PROBE, byteLength);
+  sealMessage(out);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding. Everything is checked before anything is returned: lengths, checksum, fields,
 // indices, padding and finiteness.
@@ -533,6 +561,13 @@ function decodeControlBody(bytes: Uint8Array, view: DataView): ControlText {
   return { type: 'control', text };
 }
 
+function decodeProbeBody(bytes: Uint8Array): ProbeMessage {
+  if (bytes.length > MAX_PROBE_BYTES) fail('too-large', `probe of ${bytes.length} bytes`);
+  verify(bytes);
+  checkZero(bytes, MIN_PROBE_BYTES, bytes.length, 'probe filler');
+  return { type: 'probe', byteLength: bytes.length };
+}
+
 /**
  * Decodes one reassembled message. Float32 values are views into `input` when it is 4-byte
  * aligned (no copy); the caller must not reuse the buffer while it holds them.
@@ -568,6 +603,7 @@ function decodeChecked(input: Uint8Array): WireMessage {
   if (type === TYPE_UPDATE) return decodeUpdateBody(bytes, view);
   if (type === TYPE_PARAMS) return decodeParamsBody(bytes, view);
   if (type === TYPE_CONTROL) return decodeControlBody(bytes, view);
+  if (type === TYPE_PROBE) return decodeProbeBody(bytes);
   return fail('bad-kind', `unknown message type ${type}`);
 }
 

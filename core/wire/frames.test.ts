@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CodecError } from '../errors';
 import { checksum } from './checksum';
 import {
   ACK_FRAME_BYTES,
@@ -11,6 +12,7 @@ import {
   expirePending,
   pushChunk,
 } from './frames';
+import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES } from './sizes';
 import { utf8Decode, utf8Encode } from './utf8';
 
 function chunk(frame: Uint8Array): ChunkFrame {
@@ -20,15 +22,23 @@ function chunk(frame: Uint8Array): ChunkFrame {
 }
 
 describe('acks', () => {
-  it('round-trip with both statuses', () => {
+  it('round-trip with both statuses and the span in microseconds', () => {
     for (const status of ['accepted', 'refused'] as const) {
-      const frame = encodeAck(0xffff_fffe, 123_456, status);
+      const frame = encodeAck(0xffff_fffe, 123_456, status, 12.3456);
       expect(frame.length).toBe(ACK_FRAME_BYTES);
       expect(decodeFrame(frame)).toEqual({
         ok: true,
-        value: { kind: 'ack', msgId: 0xffff_fffe, messageBytes: 123_456, status },
+        value: { kind: 'ack', msgId: 0xffff_fffe, messageBytes: 123_456, status, spanMs: 12.346 },
       });
     }
+    // A span the field cannot hold is clamped, not wrapped; a bad one is 0.
+    const spanOf = (ms: number) => {
+      const d = decodeFrame(encodeAck(1, 1, 'accepted', ms));
+      return d.ok && d.value.kind === 'ack' ? d.value.spanMs : undefined;
+    };
+    expect(spanOf(1e10)).toBeCloseTo(0xffff_ffff / 1000, 3);
+    expect(spanOf(-5)).toBe(0);
+    expect(spanOf(Number.NaN)).toBe(0);
   });
 
   it('refuses every bit flip, an unknown status and a wrong length', () => {
@@ -41,11 +51,11 @@ describe('acks', () => {
     const status = frame.slice();
     const view = new DataView(status.buffer);
     view.setUint32(12, 2, true);
-    view.setUint32(16, checksum(status, 0, 16), true);
+    view.setUint32(20, checksum(status, 0, 20), true);
     const r = decodeFrame(status);
     expect(r.ok || r.error.code).toBe('bad-field');
-    expect(decodeFrame(frame.subarray(0, 19)).ok).toBe(false);
-    const longer = new Uint8Array(21);
+    expect(decodeFrame(frame.subarray(0, ACK_FRAME_BYTES - 1)).ok).toBe(false);
+    const longer = new Uint8Array(ACK_FRAME_BYTES + 1);
     longer.set(frame);
     expect(decodeFrame(longer).ok).toBe(false);
   });
@@ -56,9 +66,34 @@ describe('chunk frames', () => {
     const frame = chunkMessage(1, new Uint8Array(100))[0]!;
     const view = new DataView(frame.buffer);
     view.setUint32(8, 1, true); // seq 1 of 1
-    view.setUint32(20, checksum(frame, 0, 20), true);
+    view.setUint32(24, checksum(frame, 0, 24), true);
     const r = decodeFrame(frame);
     expect(r.ok || r.error.code).toBe('bad-field');
+  });
+
+  it('cuts at the chunk size asked for, and refuses one outside [1 KiB, 64 KiB) on both ends', () => {
+    const frames = chunkMessage(1, new Uint8Array(5000), 1024);
+    expect(frames.map((f) => f.length - FRAME_HEADER_BYTES)).toEqual([1024, 1024, 1024, 1024, 904]);
+    expect(() => chunkMessage(1, new Uint8Array(10), 1023)).toThrow(CodecError);
+    expect(() => chunkMessage(1, new Uint8Array(10), MAX_CHUNK_BYTES + 1)).toThrow(CodecError);
+    // A header that claims a chunk size below the minimum (checksum made right) is refused.
+    const view = new DataView(frames[0]!.buffer);
+    view.setUint32(20, 512, true);
+    view.setUint32(12, 10, true);
+    view.setUint32(24, checksum(frames[0]!, 0, 24), true);
+    const r = decodeFrame(frames[0]!);
+    expect(r.ok || r.error.code).toBe('bad-field');
+  });
+
+  it('times a message from its first chunk to its last', () => {
+    const r = createReassembler();
+    const frames = chunkMessage(3, new Uint8Array(3000), 1024).map(chunk);
+    expect(pushChunk(r, frames[0]!, 100)).toEqual({ ok: true, value: undefined });
+    expect(pushChunk(r, frames[1]!, 104)).toEqual({ ok: true, value: undefined });
+    const done = pushChunk(r, frames[2]!, 109.5);
+    expect(done.ok && done.value?.spanMs).toBe(9.5);
+    const one = pushChunk(r, chunk(chunkMessage(4, new Uint8Array(10))[0]!), 200);
+    expect(one.ok && one.value?.spanMs).toBe(0);
   });
 
   it('hands out a single-chunk message 4-byte aligned, whatever the frame view', () => {
@@ -67,8 +102,8 @@ describe('chunk frames', () => {
     shifted.set(frame);
     const r = pushChunk(createReassembler(), chunk(shifted), 0);
     if (!r.ok || r.value === undefined) throw new Error('not reassembled');
-    expect(r.value.byteOffset & 3).toBe(0);
-    expect([...r.value]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(r.value.bytes.byteOffset & 3).toBe(0);
+    expect([...r.value.bytes]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('bounds the bytes held by partial messages, not only their number', () => {
@@ -90,7 +125,7 @@ describe('chunk frames', () => {
     let out: Uint8Array | undefined;
     for (const f of chunkMessage(99, new Uint8Array(big).fill(7))) {
       const p = pushChunk(r, chunk(f), 0);
-      if (p.ok && p.value) out = p.value;
+      if (p.ok && p.value) out = p.value.bytes;
     }
     expect(out?.length).toBe(big);
     expect(r.pending.has(99)).toBe(false);

@@ -2,19 +2,23 @@
  * Frames: cutting a message into data-channel frames of at most 64 KiB, acknowledging it, and
  * reassembling it on the other side. The byte layout is specified at the top of codec.ts.
  * The reassembler is a plain state object; time comes in as an argument (core has no clock).
+ * It also times each message from its first chunk to its last: the ack carries that span back
+ * to the sender, whose bandwidth estimator divides the bytes after the first chunk by it.
  */
 
 import { CodecError } from '../errors';
 import { err, ok, type Result } from '../result';
 import { checksum } from './checksum';
-import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, MAX_FRAME_BYTES } from './sizes';
+import { FRAME_HEADER_BYTES, MAX_CHUNK_BYTES, MAX_FRAME_BYTES, MIN_CHUNK_BYTES } from './sizes';
 
 const MAGIC0 = 0x44;
 const MAGIC1 = 0x4c;
-const FRAME_VERSION = 1;
+const FRAME_VERSION = 2;
 const KIND_CHUNK = 1;
 const KIND_ACK = 2;
-export const ACK_FRAME_BYTES = 20;
+export const ACK_FRAME_BYTES = 24;
+/** The longest span an ack can carry, ms (u32 microseconds). */
+const MAX_SPAN_MS = 0xffff_ffff / 1000;
 
 export interface ChunkFrame {
   readonly kind: 'chunk';
@@ -22,6 +26,8 @@ export interface ChunkFrame {
   readonly seq: number;
   readonly count: number;
   readonly messageBytes: number;
+  /** Payload bytes of every chunk of this message but the last (the sender's choice). */
+  readonly chunkBytes: number;
   /** A view into the frame's bytes. */
   readonly payload: Uint8Array;
 }
@@ -32,13 +38,22 @@ export interface AckFrame {
   readonly messageBytes: number;
   /** 'refused': the message arrived whole but failed to decode (counted by the receiver). */
   readonly status: 'accepted' | 'refused';
+  /**
+   * Receiver time from the message's first chunk to its last, ms (microsecond resolution;
+   * 0 for a one-chunk message).
+   */
+  readonly spanMs: number;
 }
 
 export type Frame = ChunkFrame | AckFrame;
 
-/** Number of frames a message of `messageBytes` needs. */
-export const chunkCount = (messageBytes: number): number =>
-  Math.max(1, Math.ceil(messageBytes / MAX_CHUNK_BYTES));
+/** Number of frames a message of `messageBytes` needs in chunks of `chunkBytes`. */
+export const chunkCount = (messageBytes: number, chunkBytes: number = MAX_CHUNK_BYTES): number =>
+  Math.max(1, Math.ceil(messageBytes / chunkBytes));
+
+/** Whether `n` is a chunk size a sender may use (MIN_CHUNK_BYTES to MAX_CHUNK_BYTES). */
+const isChunkSize = (n: number): boolean =>
+  Number.isInteger(n) && n >= MIN_CHUNK_BYTES && n <= MAX_CHUNK_BYTES;
 
 function writeFrameStart(view: DataView, kind: number): void {
   view.setUint8(0, MAGIC0);
@@ -48,19 +63,27 @@ function writeFrameStart(view: DataView, kind: number): void {
 }
 
 /**
- * Cuts `message` into frames ready for `channel.send`.
+ * Cuts `message` into frames ready for `channel.send`, in chunks of `chunkBytes` (the largest
+ * that fits a 64 KiB frame by default; at least MIN_CHUNK_BYTES).
  * @example for (const frame of chunkMessage(nextId++, encodeUpdate(meta, payload))) channel.send(frame);
  */
-export function chunkMessage(msgId: number, message: Uint8Array): Uint8Array[] {
+export function chunkMessage(
+  msgId: number,
+  message: Uint8Array,
+  chunkBytes: number = MAX_CHUNK_BYTES,
+): Uint8Array[] {
   if (!(Number.isInteger(msgId) && msgId >= 0 && msgId <= 0xffff_ffff)) {
     throw new CodecError('bad-field', 'msgId must be a u32');
   }
+  if (!isChunkSize(chunkBytes)) {
+    throw new CodecError('bad-field', `chunk size ${chunkBytes} is outside [1 KiB, 64 KiB)`);
+  }
   if (message.length > 0xffff_ffff) throw new CodecError('too-large', 'message exceeds 4 GiB');
-  const count = chunkCount(message.length);
+  const count = chunkCount(message.length, chunkBytes);
   const frames: Uint8Array[] = [];
   for (let seq = 0; seq < count; seq++) {
-    const from = seq * MAX_CHUNK_BYTES;
-    const to = Math.min(message.length, from + MAX_CHUNK_BYTES);
+    const from = seq * chunkBytes;
+    const to = Math.min(message.length, from + chunkBytes);
     const frame = new Uint8Array(FRAME_HEADER_BYTES + (to - from));
     const view = new DataView(frame.buffer);
     writeFrameStart(view, KIND_CHUNK);
@@ -68,18 +91,23 @@ export function chunkMessage(msgId: number, message: Uint8Array): Uint8Array[] {
     view.setUint32(8, seq, true);
     view.setUint32(12, count, true);
     view.setUint32(16, message.length, true);
-    view.setUint32(20, checksum(frame, 0, 20), true);
+    view.setUint32(20, chunkBytes, true);
+    view.setUint32(24, checksum(frame, 0, 24), true);
     frame.set(message.subarray(from, to), FRAME_HEADER_BYTES);
     frames.push(frame);
   }
   return frames;
 }
 
-/** The acknowledgement a receiver sends for every reassembled message. */
+/**
+ * The acknowledgement a receiver sends for every reassembled message, with the time from its
+ * first chunk to its last (`spanMs`, clamped to what the field holds).
+ */
 export function encodeAck(
   msgId: number,
   messageBytes: number,
   status: AckFrame['status'] = 'accepted',
+  spanMs = 0,
 ): Uint8Array {
   const frame = new Uint8Array(ACK_FRAME_BYTES);
   const view = new DataView(frame.buffer);
@@ -87,7 +115,9 @@ export function encodeAck(
   view.setUint32(4, msgId >>> 0, true);
   view.setUint32(8, messageBytes >>> 0, true);
   view.setUint32(12, status === 'accepted' ? 0 : 1, true);
-  view.setUint32(16, checksum(frame, 0, 16), true);
+  const span = Number.isFinite(spanMs) ? Math.min(MAX_SPAN_MS, Math.max(0, spanMs)) : 0;
+  view.setUint32(16, Math.round(span * 1000), true);
+  view.setUint32(20, checksum(frame, 0, 20), true);
   return frame;
 }
 
@@ -105,7 +135,7 @@ export function decodeFrame(bytes: Uint8Array): Result<Frame, CodecError> {
   if (kind === KIND_ACK) {
     if (bytes.length < ACK_FRAME_BYTES) return bad('truncated', 'ack frame is incomplete');
     if (bytes.length > ACK_FRAME_BYTES) return bad('extended', 'ack frame has trailing bytes');
-    if (view.getUint32(16, true) !== checksum(bytes, 0, 16))
+    if (view.getUint32(20, true) !== checksum(bytes, 0, 20))
       return bad('checksum', 'ack checksum mismatch');
     const status = view.getUint32(12, true);
     if (status > 1) return bad('bad-field', `ack status ${status}`);
@@ -114,20 +144,23 @@ export function decodeFrame(bytes: Uint8Array): Result<Frame, CodecError> {
       msgId: view.getUint32(4, true),
       messageBytes: view.getUint32(8, true),
       status: status === 0 ? 'accepted' : 'refused',
+      spanMs: view.getUint32(16, true) / 1000,
     });
   }
   if (kind !== KIND_CHUNK) return bad('bad-kind', `unknown frame kind ${kind}`);
   if (bytes.length < FRAME_HEADER_BYTES) return bad('truncated', 'chunk header is incomplete');
-  if (view.getUint32(20, true) !== checksum(bytes, 0, 20))
+  if (view.getUint32(24, true) !== checksum(bytes, 0, 24))
     return bad('checksum', 'frame header checksum mismatch');
   const msgId = view.getUint32(4, true);
   const seq = view.getUint32(8, true);
   const count = view.getUint32(12, true);
   const messageBytes = view.getUint32(16, true);
-  if (count !== chunkCount(messageBytes))
+  const chunkBytes = view.getUint32(20, true);
+  if (!isChunkSize(chunkBytes)) return bad('bad-field', `chunk size ${chunkBytes}`);
+  if (count !== chunkCount(messageBytes, chunkBytes))
     return bad('bad-field', `count ${count} for ${messageBytes} bytes`);
   if (seq >= count) return bad('bad-field', `seq ${seq} of ${count}`);
-  const expected = Math.min(MAX_CHUNK_BYTES, messageBytes - seq * MAX_CHUNK_BYTES);
+  const expected = Math.min(chunkBytes, messageBytes - seq * chunkBytes);
   const got = bytes.length - FRAME_HEADER_BYTES;
   if (got < expected) return bad('truncated', `chunk ${seq} carries ${got} of ${expected} bytes`);
   if (got > expected)
@@ -138,12 +171,20 @@ export function decodeFrame(bytes: Uint8Array): Result<Frame, CodecError> {
     seq,
     count,
     messageBytes,
+    chunkBytes,
     payload: bytes.subarray(FRAME_HEADER_BYTES),
   });
 }
 
+/** A whole message and the time from its first chunk to its last at the receiver. */
+export interface Reassembled {
+  readonly bytes: Uint8Array;
+  readonly spanMs: number;
+}
+
 interface Pending {
   readonly buffer: Uint8Array;
+  readonly chunkBytes: number;
   readonly seen: Uint8Array;
   received: number;
   readonly startedAtMs: number;
@@ -202,7 +243,7 @@ export function pushChunk(
   r: Reassembler,
   chunk: ChunkFrame,
   nowMs: number,
-): Result<Uint8Array | undefined, CodecError> {
+): Result<Reassembled | undefined, CodecError> {
   if (chunk.messageBytes > r.maxMessageBytes) {
     return err(
       new CodecError(
@@ -215,10 +256,13 @@ export function pushChunk(
     // The common small message: no copy, no bookkeeping. Copied into its own buffer only when
     // the view is misaligned (decoders need 4-byte alignment for typed views).
     const p = chunk.payload;
-    return ok((p.byteOffset & 3) === 0 ? p : p.slice());
+    return ok({ bytes: (p.byteOffset & 3) === 0 ? p : p.slice(), spanMs: 0 });
   }
   let entry = r.pending.get(chunk.msgId);
-  if (entry && entry.buffer.length !== chunk.messageBytes) {
+  if (
+    entry &&
+    (entry.buffer.length !== chunk.messageBytes || entry.chunkBytes !== chunk.chunkBytes)
+  ) {
     dropPending(r, chunk.msgId);
     r.dropped++;
     return err(
@@ -237,6 +281,7 @@ export function pushChunk(
     r.pendingBytes += chunk.messageBytes;
     entry = {
       buffer: new Uint8Array(chunk.messageBytes),
+      chunkBytes: chunk.chunkBytes,
       seen: new Uint8Array(chunk.count),
       received: 0,
       startedAtMs: nowMs,
@@ -252,11 +297,11 @@ export function pushChunk(
     );
   }
   entry.seen[chunk.seq] = 1;
-  entry.buffer.set(chunk.payload, chunk.seq * MAX_CHUNK_BYTES);
+  entry.buffer.set(chunk.payload, chunk.seq * chunk.chunkBytes);
   entry.received++;
   if (entry.received < chunk.count) return ok(undefined);
   dropPending(r, chunk.msgId);
-  return ok(entry.buffer);
+  return ok({ bytes: entry.buffer, spanMs: Math.max(0, nowMs - entry.startedAtMs) });
 }
 
 /** Drops partial messages older than `timeoutMs`; returns how many. */

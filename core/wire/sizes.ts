@@ -7,9 +7,16 @@
 /** Largest data-channel frame we send. 64 KiB is safe on every browser's SCTP stack. */
 export const MAX_FRAME_BYTES = 65_536;
 /** Fixed header of a chunk frame (see codec.ts). */
-export const FRAME_HEADER_BYTES = 24;
+export const FRAME_HEADER_BYTES = 28;
 /** Payload bytes a chunk frame can carry. */
 export const MAX_CHUNK_BYTES = MAX_FRAME_BYTES - FRAME_HEADER_BYTES;
+/**
+ * The smallest chunk a sender may cut a message into (the last chunk of a message may be
+ * shorter). Senders cut slow links' messages finer so that a message spans several frames,
+ * whose spacing at the receiver is what the bandwidth estimator measures (see
+ * bandwidth-estimator.ts); below 1 KiB the frame headers would cost more than 3%.
+ */
+export const MIN_CHUNK_BYTES = 1024;
 /** Fixed header of every message (type, version, length, checksum). */
 export const MESSAGE_HEADER_BYTES = 12;
 /** Fixed header of an update message, including the message header. */
@@ -81,9 +88,12 @@ export const sparseUpdateBytesEstimate = (
     bitmapUpdateBytes(paramCount, k, valueType),
   );
 
-/** Bytes on the data channel for a message of `messageBytes`: the message plus frame headers. */
-export const wireBytes = (messageBytes: number): number =>
-  messageBytes + FRAME_HEADER_BYTES * Math.max(1, Math.ceil(messageBytes / MAX_CHUNK_BYTES));
+/**
+ * Bytes on the data channel for a message of `messageBytes` cut into chunks of `chunkBytes`
+ * (the largest by default): the message plus frame headers.
+ */
+export const wireBytes = (messageBytes: number, chunkBytes: number = MAX_CHUNK_BYTES): number =>
+  messageBytes + FRAME_HEADER_BYTES * Math.max(1, Math.ceil(messageBytes / chunkBytes));
 
 export type EntryBudget =
   | { readonly kind: 'dense' }

@@ -3,7 +3,19 @@
  * createPeer (clock, WebRTC links, trainer) and the WebSocket its signaling client opens.
  */
 
+export {
+  type BandwidthTrial,
+  type BandwidthTrialResult,
+  runBandwidthTrial,
+} from './bandwidth-trial';
 export { nodeClock } from './clock';
+export {
+  createNetnsTopology,
+  type NetnsOptions,
+  type NetnsPeer,
+  type NetnsTopology,
+  netnsUnavailable,
+} from './netns';
 export { nodeRtcConnector } from './rtc';
 export { nodeSignaling } from './signaling';
 export {
@@ -15,4 +27,5 @@ export {
   optimizerFromConfig,
 } from './trainer';
 export { type ThreadTrainerOptions, threadTrainerFactory } from './trainer-thread';
+export { createVirtualClock, type VirtualClock } from './virtual-clock';
 export { NodeWebSocket } from './websocket';

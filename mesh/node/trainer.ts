@@ -41,7 +41,8 @@ export interface NodeTrainerOptions {
   readonly testSamples?: number;
   /**
    * The tfjs backend: 'cpu' by default; 'webgpu' through Dawn (fails when it cannot start);
-   * 'auto': webgpu when Dawn finds an adapter, else cpu, with the reason in backendNote.
+   * 'auto': webgpu when Dawn finds a GPU adapter, else the faster of Dawn's software adapter
+   * and cpu by a short timing (worker/backend.ts), with the reason in backendNote.
    */
   readonly backend?: NodeBackendChoice;
   /** Train on the IDX files in this folder (a kiosk's own data) instead of the room's shard. */
@@ -118,14 +119,15 @@ export function nodeTrainerFactory(options: NodeTrainerOptions): TrainerFactory 
     const trainerClock: TrainerClock | undefined =
       clock === undefined ? undefined : { now: () => clock.now(), sleep: (ms) => sleep(clock, ms) };
     const optimizer = optimizerFromConfig(config);
-    const start = (backend: BackendName) =>
+    /** `undefined`: worker/backend.ts picks the fastest of those that start. */
+    const start = (backend: BackendName | undefined) =>
       createTrainer(
         {
           model: config.model,
           seed: config.seed,
           peerIndex: slot,
           optimizer,
-          backend,
+          ...(backend === undefined ? {} : { backend }),
           ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),
         },
         data,
@@ -142,7 +144,9 @@ export function nodeTrainerFactory(options: NodeTrainerOptions): TrainerFactory 
       }
       if (why === undefined) {
         try {
-          trainer = await start('webgpu');
+          // 'auto' with an adapter: WebGPU on a GPU, else the faster of Dawn's software
+          // adapter and the cpu backend, timed (selectBackend).
+          trainer = await start(wanted === 'webgpu' ? 'webgpu' : undefined);
         } catch (e) {
           if (wanted === 'webgpu') throw e;
           note = `webgpu: ${asError(e).message}`;

@@ -6,7 +6,7 @@
  * time by whoever sleeps on this clock, never by how long the real work took on this machine.
  */
 
-import type { MeshClock } from '../../mesh';
+import type { MeshClock } from '../types';
 
 interface Timer {
   readonly at: number;
