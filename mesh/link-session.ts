@@ -79,12 +79,20 @@ export interface LinkSessionOptions {
 
 interface QueuedFrame {
   readonly bytes: Uint8Array;
-  /** When the emulated wire has carried it; then it waits `latencyMs` more on its way. */
-  readonly releaseAtMs: number;
-  readonly latencyMs: number;
+  /** When the emulated wire has carried it; then it waits the emulated latency on its way. */
+  releaseAtMs: number;
   /** The last frame of its message: the message has left our queue once this one has. */
   readonly endsMessage: boolean;
 }
+
+/**
+ * How far behind its schedule the emulated wire may catch up, ms. A timer that fires late
+ * (a busy thread; browsers clamp nested timers to 4 ms) lets the frames that were due go out
+ * together: up to this much lateness is made good, so the wire still carries its rate; beyond
+ * it the schedule moves on, as a real link never carries more than its rate to make up for a
+ * late sender. A catch-up burst shortens a message's span at the receiver by at most this.
+ */
+const CATCH_UP_MS = 20;
 
 export interface LinkSession {
   readonly remote: PeerId;
@@ -122,9 +130,9 @@ export interface LinkSession {
 
 export function createLinkSession(o: LinkSessionOptions): LinkSession {
   const { clock, remote } = o;
-  // A receiver computing on its thread handles frames in bursts: summing 100 ms of spans per
-  // sample keeps that jitter out of the estimate.
-  const estimator = createBandwidthEstimator({ sampleSpanMs: 100 });
+  // A receiver computing on its thread handles frames in bursts: summing 250 ms of spans per
+  // sample (or four messages) keeps that jitter out of the estimate.
+  const estimator = createBandwidthEstimator({ sampleSpanMs: 250 });
   const reassembler: Reassembler = createReassembler({ maxMessageBytes: MAX_MESSAGE_BYTES });
   const pacer: Pacer = createPacer();
   const queue: QueuedFrame[] = [];
@@ -165,11 +173,17 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
         cancelPump = clock.setTimer(head.releaseAtMs - now, pump);
         return;
       }
+      const behind = now - head.releaseAtMs - CATCH_UP_MS;
+      if (behind > 0) {
+        for (const f of queue) f.releaseAtMs += behind;
+        pacer.nextFreeMs += behind;
+      }
       queue.shift();
-      if (head.latencyMs > 0) {
+      const { latencyMs } = o.shaping();
+      if (Number.isFinite(latencyMs) && latencyMs > 0) {
         // The emulated wire is free again; the frame is still on its way. Kept in order
         // behind the frames before it, as on a real path.
-        const at = Math.max(latencyTailMs, now + head.latencyMs);
+        const at = Math.max(latencyTailMs, now + latencyMs);
         latencyTailMs = at;
         clock.setTimer(at - now, () => {
           if (!closed && rtc.send(head.bytes)) sent += head.bytes.length;
@@ -186,11 +200,10 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
 
   const enqueue = (frames: readonly Uint8Array[]) => {
     const now = clock.now();
-    const { capBps, latencyMs } = o.shaping();
-    const latency = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0;
+    const { capBps } = o.shaping();
     frames.forEach((bytes, i) => {
       const releaseAtMs = releaseTime(pacer, bytes.length, now, capBps, 0);
-      queue.push({ bytes, releaseAtMs, latencyMs: latency, endsMessage: i === frames.length - 1 });
+      queue.push({ bytes, releaseAtMs, endsMessage: i === frames.length - 1 });
     });
     if (frames.length > 0) queuedMessages++;
     if (cancelPump === undefined) pump();
