@@ -40,9 +40,10 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
                  dlion-no-wdb, dlion-no-prio and dlion-no-dkt
   --mode         sim (default): virtual clock, measured compute costs; live: real time
   --browsers     live mode with Chromium tabs instead of Node peer processes
-  --netns        live mode with each Node peer in its own network namespace, its uplink
-                 shaped by the kernel (tc tbf at the scenario's uplinkMbps), the app's
-                 shaper off; needs root; scenarios with latency or siteLinks are refused
+  --netns        live mode with each Node peer in its own network namespace, each of its
+                 outgoing links shaped by the kernel (tc htb at the scenario's uplinkMbps),
+                 the app's shaper off; needs root; scenarios with latency or siteLinks are
+                 refused
   --out          the JSON result (default bench/results/tta-SCENARIO-MODE.json)
   --report       also write a markdown report there, with SVG plots beside it
   --quick        the CI smoke run: scenario quick, strategies dlion,bsp, sim mode

@@ -258,7 +258,8 @@ function kernelShapedMesh(scenario: Scenario): NetnsTopology {
     scenario.peers.map((p) => ({
       uplinkBps: p.uplinkMbps === undefined ? undefined : p.uplinkMbps * 1e6,
     })),
-    { rootLink: true },
+    // Per link, as the scenarios mean uplinkMbps (and as the app's shaper applies it).
+    { rootLink: true, shaping: 'per-link' },
   );
 }
 

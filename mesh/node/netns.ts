@@ -22,6 +22,12 @@ export interface NetnsPeer {
 export interface NetnsOptions {
   /** Join the root namespace to the bridge (address `rootAddress`), for an in-process server. */
   readonly rootLink?: boolean;
+  /**
+   * 'uplink' (the default): one token bucket (tbf) on the peer's veth, shared by all its
+   * links, as a real uplink is. 'per-link': one htb class per other peer, each at the rate,
+   * as the scenarios' `uplinkMbps` and the app's shaper mean it (a cap on each outgoing link).
+   */
+  readonly shaping?: 'uplink' | 'per-link';
 }
 
 export interface NetnsTopology {
@@ -93,6 +99,31 @@ export function tbfArgs(dev: string, bps: number, verb: 'add' | 'replace' = 'add
   ];
 }
 
+/** htb classes of peer i's uplink: 1:99 unshaped (the hub), 1:(10 + j) towards peer j. */
+function htbArgs(dev: string, bps: number, verb: 'add' | 'change', j: number): string[] {
+  const burst = String(Math.max(3028, Math.ceil(bps / 8 / 500)));
+  const rate = `${Math.round(bps)}bit`;
+  return [
+    'class',
+    verb,
+    'dev',
+    dev,
+    'parent',
+    '1:',
+    'classid',
+    `1:${10 + j}`,
+    'htb',
+    'rate',
+    rate,
+    'ceil',
+    rate,
+    'burst',
+    burst,
+    'cburst',
+    burst,
+  ];
+}
+
 /** Makes the namespaces, veths, bridge and qdiscs; throws (after cleaning up) if any step fails. */
 export function createNetnsTopology(
   peers: readonly NetnsPeer[],
@@ -142,11 +173,50 @@ export function createNetnsTopology(
       inNs(name, ['link', 'set', inner, 'up']);
       inNs(hub, ['link', 'set', outer, 'master', 'br0']);
       inNs(hub, ['link', 'set', outer, 'up']);
-      if (peer.uplinkBps !== undefined) {
-        execFileSync('ip', ['netns', 'exec', name, 'tc', ...tbfArgs(inner, peer.uplinkBps)], {
-          stdio: 'pipe',
-        });
+      const tcIn = (args: readonly string[]) =>
+        execFileSync('ip', ['netns', 'exec', name, 'tc', ...args], { stdio: 'pipe' });
+      if (peer.uplinkBps === undefined) return;
+      if (options.shaping !== 'per-link') {
+        tcIn(tbfArgs(inner, peer.uplinkBps));
+        return;
       }
+      tcIn(['qdisc', 'add', 'dev', inner, 'root', 'handle', '1:', 'htb', 'default', '99']);
+      tcIn([
+        'class',
+        'add',
+        'dev',
+        inner,
+        'parent',
+        '1:',
+        'classid',
+        '1:99',
+        'htb',
+        'rate',
+        '10gbit',
+      ]);
+      peers.forEach((_, j) => {
+        if (j === i) return;
+        tcIn(htbArgs(inner, peer.uplinkBps!, 'add', j));
+        tcIn([
+          'filter',
+          'add',
+          'dev',
+          inner,
+          'parent',
+          '1:',
+          'protocol',
+          'ip',
+          'prio',
+          '1',
+          'u32',
+          'match',
+          'ip',
+          'dst',
+          `${SUBNET}.${10 + j}/32`,
+          'flowid',
+          `1:${10 + j}`,
+        ]);
+      });
     });
   } catch (e) {
     close();
