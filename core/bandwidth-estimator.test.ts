@@ -317,6 +317,26 @@ describe('bandwidth estimator rules', () => {
     });
   });
 
+  it('a probe closes the aggregated sample at once, so one probe is one sample', () => {
+    const est = createBandwidthEstimator({ sampleSpanMs: 250 });
+    expect(message(est, 1, { bytes: 6000, first: 1000, t: 0, ackAt: 10, spanMs: 5 }).kind).toBe(
+      'no-sample',
+    );
+    onSend(est, {
+      msgId: 2,
+      bytes: 101_000,
+      firstFrameBytes: 1000,
+      sentAtMs: 20,
+      appLimited: false,
+      probe: true,
+    });
+    // 5 kB + 100 kB over 5 + 100 ms: one sample of 1 MB/s, though the spans sum to 105 ms.
+    expect(onAck(est, { msgId: 2, ackAtMs: 130, spanMs: 100 })).toEqual({
+      kind: 'sample',
+      bytesPerSec: 1_000_000,
+    });
+  });
+
   it('cuts frames to a few ms of the link: 1 KiB on slow links, the largest on fast ones', () => {
     const est = createBandwidthEstimator({ initialBytesPerSec: 62_500 });
     expect(chunkBytesFor(est)).toBe(MIN_CHUNK_BYTES);

@@ -79,7 +79,7 @@ export interface BandwidthEstimatorConfig {
   /**
    * Aggregation span, ms: 0 (the default) makes one sample per acked message; above 0, the
    * bytes and spans of consecutive messages are summed until the spans reach this much (or
-   * `maxAggregated` messages are in), and the sum gives one sample. A busy event loop at the receiver (a tab computing on its main
+   * `maxAggregated` messages are in, or a probe's ack comes), and the sum gives one sample. A busy event loop at the receiver (a tab computing on its main
    * thread) handles frames in bursts, which shortens one message's span and stretches the
    * next one's; their sum is still right.
    */
@@ -159,6 +159,8 @@ interface InFlightMessage {
   readonly sentAtMs: number;
   /** Whether nothing else was in flight when it was sent (then its ack time is an RTT bound). */
   readonly aloneInFlight: boolean;
+  /** A probe: one long train of frames, a sample of its own (see onAck). */
+  readonly probe: boolean;
 }
 
 /** State of one link's estimator. Owned by the caller; mutated only by this module's functions. */
@@ -321,6 +323,7 @@ export function onSend(est: BandwidthEstimator, send: SendInfo): 'tracked' | Ign
     trailingBytes: send.bytes - send.firstFrameBytes,
     sentAtMs: send.sentAtMs,
     aloneInFlight: est.inFlight.size === 0,
+    probe: send.probe === true,
   });
   est.bytesInFlight += send.bytes;
   est.sends++;
@@ -414,9 +417,11 @@ export function onAck(est: BandwidthEstimator, ack: AckInfo): AckOutcome {
   est.spanBytes += msg.trailingBytes;
   est.spanMs += ack.spanMs;
   est.spanMessages++;
-  if (est.spanMs < est.config.sampleSpanMs && est.spanMessages < est.config.maxAggregated) {
-    return { kind: 'no-sample' };
-  }
+  // A probe closes the sample at once: it is a long train sent back to back, and waiting for
+  // more spans would take more probes, each a cost on a link the app does not fill.
+  const full =
+    est.spanMs >= est.config.sampleSpanMs || est.spanMessages >= est.config.maxAggregated;
+  if (!full && !msg.probe) return { kind: 'no-sample' };
   const rate = (est.spanBytes * 1000) / est.spanMs;
   est.spanBytes = 0;
   est.spanMs = 0;
