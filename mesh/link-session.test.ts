@@ -10,7 +10,8 @@ import { createLinkSession, type LinkMessage, type LinkSession } from './link-se
 import { createMemoryNetwork } from './memory-link';
 import { nodeClock } from './node/clock';
 import { waitFor } from './node/test-peers';
-import { silentLogger } from './types';
+import { createVirtualClock } from './node/virtual-clock';
+import { type MeshClock, silentLogger } from './types';
 
 const update = (step: number, n: number) =>
   encodeUpdate(
@@ -65,5 +66,65 @@ describe('link session send backlog', () => {
     a.close('done');
     b.close('done');
     expect(a.queuedMessages()).toBe(0);
+  });
+});
+
+describe('the emulation shaper on a late clock', () => {
+  it('catches up at most 20 ms of its schedule: no burst beyond it, most of the rate kept', async () => {
+    const clock = createVirtualClock();
+    // The sender's timers fire 30 ms late, as on a busy tab; the network itself is punctual.
+    const late: MeshClock = {
+      now: () => clock.now(),
+      setTimer: (ms, fn) => clock.setTimer(ms + 30, fn),
+    };
+    const network = createMemoryNetwork({ clock });
+    const connector = network.connector();
+    const handed: { at: number; bytes: number }[] = [];
+    const sessions: { a?: LinkSession; b?: LinkSession } = {};
+    const capBps = 4e6;
+    const make = (self: 'a' | 'b') =>
+      createLinkSession({
+        remote: asPeerId(self === 'a' ? 'b' : 'a'),
+        clock: self === 'a' ? late : clock,
+        log: silentLogger,
+        connect: (handlers) => {
+          const link = connector({ initiator: self === 'a', iceServers: [], handlers });
+          if (self === 'b') return link;
+          return {
+            ...link,
+            send: (bytes: Uint8Array) => {
+              if (bytes.length > 100) handed.push({ at: clock.now(), bytes: bytes.length });
+              return link.send(bytes);
+            },
+          };
+        },
+        onSignal: (data) => sessions[self === 'a' ? 'b' : 'a']?.signal(data),
+        shaping: () => ({ capBps: self === 'a' ? capBps : undefined, latencyMs: 0 }),
+        onOpen: () => {},
+        onMessage: () => {},
+        onRefused: () => {},
+        onClose: () => {},
+      });
+    sessions.a = make('a');
+    sessions.b = make('b');
+    await clock.runUntil(500);
+    expect(sessions.a.isOpen()).toBe(true);
+    const start = clock.now();
+    // 2 s of the cap in one go: 1 MB.
+    sessions.a.send(update(1, 250_000), false);
+    await clock.runUntil(start + 2000);
+    const bytes = handed.reduce((sum, h) => sum + h.bytes, 0);
+    const rate = (bytes * 8) / 2; // bits per second over the 2 s
+    expect(rate).toBeGreaterThan(0.5 * capBps);
+    expect(rate).toBeLessThanOrEqual(capBps * 1.01);
+    // Frames handed over at one instant: never more than 20 ms of the cap plus one frame.
+    const atOnce = new Map<number, number>();
+    for (const h of handed) atOnce.set(h.at, (atOnce.get(h.at) ?? 0) + h.bytes);
+    const burst = Math.max(...atOnce.values());
+    const frame = Math.max(...handed.map((h) => h.bytes));
+    expect(burst).toBeLessThanOrEqual((capBps / 8) * 0.02 + frame);
+    expect(burst).toBeGreaterThan(frame); // it does catch up, rather than fall behind
+    sessions.a.close('done');
+    sessions.b.close('done');
   });
 });
