@@ -239,13 +239,18 @@ describe('dlion kiosk', () => {
       'webgpu',
     ]);
     const code = await forced.exited;
-    if (chosen.backend === 'webgpu') {
-      // An adapter exists (a Vulkan driver: a GPU's, or Mesa's lavapipe): forced works too.
-      expect(chosen.why).toBe('WebGPU adapter found through Dawn');
-      expect(code).toBe(0);
+    if (code === 0) {
+      // An adapter exists (a Vulkan driver: a GPU's, or Mesa's lavapipe): forced works, and
+      // auto took WebGPU on a GPU, or timed a software adapter against cpu and said so.
       expect(forced.lines.find((l) => l.type === 'backend')?.backend).toBe('webgpu');
+      if (chosen.why === 'WebGPU adapter found through Dawn') expect(chosen.backend).toBe('webgpu');
+      else {
+        expect(chosen.why).toMatch(/adapter is software .*timed a training probe: .*the fastest/);
+        expect(chosen.why).toContain(`took ${chosen.backend}`);
+      }
     } else {
       // No adapter: auto fell back and said why; forced fails and says why.
+      expect(chosen.backend).toBe('cpu');
       expect(chosen.why).toMatch(/^webgpu: /);
       expect(code).toBe(1);
       expect(JSON.stringify(forced.lines)).toMatch(/webgpu was asked for but cannot start/);
