@@ -180,10 +180,14 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
       }
       queue.shift();
       const { latencyMs } = o.shaping();
-      if (Number.isFinite(latencyMs) && latencyMs > 0) {
-        // The emulated wire is free again; the frame is still on its way. Kept in order
-        // behind the frames before it, as on a real path.
-        const at = Math.max(latencyTailMs, now + latencyMs);
+      // The emulated wire is free again; the frame is still on its way for the emulated
+      // latency, kept in order behind the frames before it (also when the latency was just
+      // lowered), as on a real path.
+      const at = Math.max(
+        latencyTailMs,
+        now + (Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0),
+      );
+      if (at > now) {
         latencyTailMs = at;
         clock.setTimer(at - now, () => {
           if (!closed && rtc.send(head.bytes)) sent += head.bytes.length;
