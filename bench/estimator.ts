@@ -11,9 +11,9 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type BandwidthTrialResult, runBandwidthTrial } from '../mesh/node';
 
-export const TABLE_CAPS_MBPS = [0.5, 2, 5, 20, 100] as const;
-export const TABLE_ONE_WAY_MS = [0, 10, 40, 100] as const;
-export const TABLE_MESSAGE_BYTES = [1_000, 10_000, 100_000, 1_000_000] as const;
+const TABLE_CAPS_MBPS = [0.5, 2, 5, 20, 100] as const;
+const TABLE_ONE_WAY_MS = [0, 10, 40, 100] as const;
+const TABLE_MESSAGE_BYTES = [1_000, 10_000, 100_000, 1_000_000] as const;
 
 const { values } = parseArgs({
   options: {
