@@ -42,7 +42,7 @@
  *   onAck(est, { msgId: id, ackAtMs: now, spanMs: ack.spanMs });
  *   onRttSample(est, rttMs);                                // app ping or getStats()
  *
- * Times are one monotonic clock in milliseconds (performance.now() in the shell).
+ * Times are one monotonic clock in milliseconds, the injected MeshClock of the shell.
  */
 
 import { PolicyError } from './errors';
