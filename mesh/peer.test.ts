@@ -146,6 +146,7 @@ function createFakeTrainer(request: TrainerRequest, o: FakeTrainerOptions = {}):
       checkpoints.set(key, { step: steps, params: params.slice() });
       return undefined;
     },
+    exportModel: async () => ({ 'params.json': JSON.stringify([...params]) }),
     async restoreCheckpoint() {
       const saved = checkpoints.get(key);
       if (saved === undefined) return { restored: false, reason: 'no checkpoint' };

@@ -95,12 +95,20 @@ export interface MeshTrainer {
   steps(): Promise<number>;
   /** Writes a checkpoint (step, parameters, optimizer state). */
   saveCheckpoint(): Promise<undefined | Error>;
+  /**
+   * The model as files in the TF.js Layers format with the task beside it: 'model.json',
+   * 'weights.bin' and 'task.json' (worker/model-files.ts).
+   */
+  exportModel(): Promise<ModelExportFiles | Error>;
   /** Restores the checkpoint if there is a usable one; the step it resumes at, or why not. */
   restoreCheckpoint(): Promise<
     { restored: true; step: number } | { restored: false; reason: string }
   >;
   dispose(): Promise<void>;
 }
+
+/** File name to contents: the text files as strings, the weights as bytes. */
+export type ModelExportFiles = Readonly<Record<string, string | Uint8Array>>;
 
 /** What the trainer factory learns once the room is joined (the config decides the model). */
 export interface TrainerRequest {

@@ -1,179 +1,475 @@
 /**
- * The models (DESIGN.md 6) as small layer programs over ONE flat parameter vector: the mesh
- * exchanges Float32Arrays of P entries, so the layout of every parameter in that vector is
- * fixed here, and the same program runs forward on any tfjs backend.
+ * A task's model as a TF.js Layers model (DESIGN.md 9), and the flat vector the mesh exchanges.
+ *
+ * - **Built-in models** are written here with tf.layers; a task may instead bring a topology
+ *   (the `modelTopology` of a model.json), built with tf.models.modelFromJSON.
+ * - **The exchanged vector** is the concatenation of `model.trainableWeights`, in that order
+ *   (layer by layer as the model lists its layers, each layer's weights in the order it
+ *   creates them, e.g. kernel then bias; each tensor row-major). `ModelSpec.weights` lists
+ *   the pieces with their offsets.
+ * - **Non-trainable state** (BatchNormalization's moving mean and variance) is kept local: each
+ *   peer updates its own from its own batches, it is not exchanged, not merged by knowledge
+ *   transfer, not in checkpoints (a resumed peer re-estimates it within a few hundred steps),
+ *   and an export writes the exporting peer's.
+ * - **Initialisation from the room seed**: a weight that Layers initialises to a constant
+ *   (biases, BatchNorm's gamma and beta) keeps it; every other trainable weight is drawn
+ *   Glorot-uniform (Keras' default kernel initialiser) from a generator seeded by the room's
+ *   seed and the fingerprint. Every peer, on any backend, starts from the same bits.
+ * - **The fingerprint** is a hash of the topology (layer classes and configs, with layer
+ *   names replaced by their index, so two builds of one model agree) and the trainable
+ *   weight shapes: peers and checkpoints of another model are refused by it.
+ * - **The output**: the model's last layer is softmax (probabilities, as Keras models end)
+ *   or linear (logits). When the softmax is its own Activation layer, training uses the layer
+ *   before it as logits (the numerically stable loss); a Dense with a softmax activation is
+ *   trained on its probabilities, clipped as Keras does.
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { checksum, mulberry32 } from '../core';
-import { conv2dValid } from './ops';
+import {
+  type BuiltinModelName,
+  builtinTask,
+  checksum,
+  inputSize,
+  mulberry32,
+  type Task,
+  type TaskInput,
+} from '../core';
 
-export const MODEL_NAMES = ['mlp', 'cnn', 'cnn-large'] as const;
-export type ModelName = (typeof MODEL_NAMES)[number];
+/** Why a model cannot be built or trained; `field` names the part of the task or file at fault. */
+export type ModelErrorCode =
+  | 'bad-topology'
+  | 'unsupported-layer'
+  | 'bad-weights'
+  | 'too-large'
+  | 'input-mismatch'
+  | 'output-mismatch';
 
-/** Images are 28 x 28 grey (MNIST, Fashion-MNIST), 10 classes. */
-export const IMAGE_SIZE = 28;
-export const CLASSES = 10;
+export class ModelError extends Error {
+  override readonly name = 'ModelError';
+  constructor(
+    readonly code: ModelErrorCode,
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
 
-export type Layer =
-  | {
-      readonly kind: 'conv';
-      readonly size: number;
-      readonly filters: number;
-      readonly pad: 'same' | 'valid';
-    }
-  | { readonly kind: 'pool' }
-  | { readonly kind: 'flatten' }
-  | { readonly kind: 'dense'; readonly units: number; readonly relu: boolean };
-
-/** One parameter tensor's place in the flat vector. */
-export interface ParamSpec {
+/** One trainable weight's place in the flat vector. */
+export interface WeightSpec {
   readonly name: string;
   readonly shape: readonly number[];
   readonly offset: number;
   readonly size: number;
-  /** Glorot fan-in and fan-out (biases: 0, they start at zero). */
-  readonly fanIn: number;
-  readonly fanOut: number;
 }
+
+export type OutputKind = 'logits' | 'probabilities';
 
 export interface ModelSpec {
-  readonly name: ModelName;
-  readonly layers: readonly Layer[];
-  readonly params: readonly ParamSpec[];
+  /** The task's name. */
+  readonly name: string;
+  readonly weights: readonly WeightSpec[];
   readonly paramCount: number;
-  /** u32 hash of the layout: refuses parameters or checkpoints of another architecture. */
+  /** u32 hash of the topology and the trainable weight shapes. */
   readonly fingerprint: number;
-  /** Whether the input is an image [b, 28, 28, 1] (conv models) or a vector [b, 784]. */
-  readonly imageInput: boolean;
+  /** The model's input shape without the batch dimension. */
+  readonly inputShape: readonly number[];
+  readonly classes: number;
+  /** What the model used for training outputs (see the module header). */
+  readonly trainOutput: OutputKind;
 }
 
-const PROGRAMS: Record<ModelName, readonly Layer[]> = {
-  mlp: [
-    { kind: 'dense', units: 128, relu: true },
-    { kind: 'dense', units: CLASSES, relu: false },
-  ],
-  // LeNet-5 style: about 62k parameters.
-  cnn: [
-    { kind: 'conv', size: 5, filters: 6, pad: 'same' },
-    { kind: 'pool' },
-    { kind: 'conv', size: 5, filters: 16, pad: 'valid' },
-    { kind: 'pool' },
-    { kind: 'flatten' },
-    { kind: 'dense', units: 120, relu: true },
-    { kind: 'dense', units: 84, relu: true },
-    { kind: 'dense', units: CLASSES, relu: false },
-  ],
-  // About 1M parameters, most of them in the first dense layer: the model where bandwidth,
-  // not compute, should dominate.
-  'cnn-large': [
-    { kind: 'conv', size: 3, filters: 32, pad: 'same' },
-    { kind: 'conv', size: 3, filters: 32, pad: 'same' },
-    { kind: 'pool' },
-    { kind: 'conv', size: 3, filters: 64, pad: 'same' },
-    { kind: 'pool' },
-    { kind: 'flatten' },
-    { kind: 'dense', units: 300, relu: true },
-    { kind: 'dense', units: CLASSES, relu: false },
-  ],
+export interface TaskModel {
+  /** The whole model, as exported. */
+  readonly model: tf.LayersModel;
+  /** The model trained on: `model`, or the sub-model up to the last softmax layer's input. */
+  readonly train: tf.LayersModel;
+  readonly spec: ModelSpec;
+}
+
+export interface BuildOptions {
+  /** Refuses models with more trainable parameters (the room's maxParams). */
+  readonly maxParams: number;
+}
+
+const CONV = { kernelSize: 3, padding: 'same', useBias: false } as const;
+
+/** The built-in models for an input and a label count. */
+export function builtinLayersModel(
+  name: BuiltinModelName,
+  input: TaskInput,
+  classes: number,
+): tf.LayersModel {
+  const inputShape =
+    input.kind === 'image' ? [input.height, input.width, input.channels] : [input.count];
+  const imageShape =
+    input.kind === 'image' ? inputShape : [Math.round(Math.sqrt(input.count)), -1, 1];
+  const head = (x: tf.SymbolicTensor, prefix = 'head'): tf.SymbolicTensor => {
+    const logits = tf.layers.dense({ units: classes, name: `${prefix}_logits` }).apply(x);
+    return tf.layers
+      .activation({ activation: 'softmax', name: 'probs' })
+      .apply(logits) as tf.SymbolicTensor;
+  };
+  const inp = tf.input({ shape: inputShape, name: 'input' });
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+    layer.apply(x) as tf.SymbolicTensor;
+  const dense = (units: number, n: string, x: tf.SymbolicTensor) =>
+    apply(tf.layers.dense({ units, activation: 'relu', name: n }), x);
+  const conv = (
+    filters: number,
+    kernelSize: number,
+    padding: 'same' | 'valid',
+    n: string,
+    x: tf.SymbolicTensor,
+  ) => apply(tf.layers.conv2d({ filters, kernelSize, padding, activation: 'relu', name: n }), x);
+  const pool = (n: string, x: tf.SymbolicTensor) =>
+    apply(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: n }), x);
+  const flat = (x: tf.SymbolicTensor) => apply(tf.layers.flatten({ name: 'flatten' }), x);
+  const asImage = (x: tf.SymbolicTensor) =>
+    input.kind === 'image'
+      ? x
+      : apply(tf.layers.reshape({ targetShape: imageShape, name: 'to_image' }), x);
+  let out: tf.SymbolicTensor;
+  switch (name) {
+    case 'mlp':
+      out = head(dense(128, 'dense1', input.kind === 'image' ? flat(inp) : inp));
+      break;
+    case 'cnn': {
+      // LeNet-5 style: about 62k parameters on 28 x 28.
+      let x = conv(6, 5, 'same', 'conv1', asImage(inp));
+      x = pool('pool1', x);
+      x = pool('pool2', conv(16, 5, 'valid', 'conv2', x));
+      out = head(dense(84, 'dense2', dense(120, 'dense1', flat(x))));
+      break;
+    }
+    case 'cnn-large': {
+      // About 1M parameters, most of them in the first dense layer: the model where
+      // bandwidth, not compute, should dominate.
+      let x = conv(32, 3, 'same', 'conv1', asImage(inp));
+      x = pool('pool1', conv(32, 3, 'same', 'conv2', x));
+      x = pool('pool2', conv(64, 3, 'same', 'conv3', x));
+      out = head(dense(300, 'dense1', flat(x)));
+      break;
+    }
+    case 'cnn-res': {
+      // A small modern CNN: a residual block and a depthwise-separable block, each with
+      // batch normalisation, then global average pooling (about 7k parameters).
+      const bnRelu = (n: string, x: tf.SymbolicTensor) =>
+        apply(
+          tf.layers.activation({ activation: 'relu', name: `${n}_relu` }),
+          apply(tf.layers.batchNormalization({ name: `${n}_bn` }), x),
+        );
+      let x = bnRelu(
+        'stem',
+        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'stem_conv' }), asImage(inp)),
+      );
+      let r = bnRelu(
+        'res1a',
+        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'res1a_conv' }), x),
+      );
+      r = apply(
+        tf.layers.batchNormalization({ name: 'res1b_bn' }),
+        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'res1b_conv' }), r),
+      );
+      x = apply(
+        tf.layers.activation({ activation: 'relu', name: 'res1_relu' }),
+        apply(tf.layers.add({ name: 'res1_add' }), [x, r]),
+      );
+      x = pool('pool1', x);
+      x = bnRelu(
+        'sep1_dw',
+        apply(
+          tf.layers.depthwiseConv2d({
+            kernelSize: 3,
+            padding: 'same',
+            useBias: false,
+            name: 'sep1_dw',
+          }),
+          x,
+        ),
+      );
+      x = bnRelu(
+        'sep1_pw',
+        apply(tf.layers.conv2d({ filters: 32, kernelSize: 1, useBias: false, name: 'sep1_pw' }), x),
+      );
+      x = pool('pool2', x);
+      out = head(apply(tf.layers.globalAveragePooling2d({ name: 'gap' }), x));
+      break;
+    }
+    case 'tabular-mlp': {
+      // For rows of features on their own scales: batch normalisation of the input first.
+      const x = input.kind === 'image' ? flat(inp) : inp;
+      const n = apply(tf.layers.batchNormalization({ name: 'input_bn' }), x);
+      out = head(dense(32, 'dense2', dense(64, 'dense1', n)));
+      break;
+    }
+    default:
+      throw new ModelError('bad-topology', 'model.name', `no built-in model '${String(name)}'`);
+  }
+  return tf.model({ inputs: inp, outputs: out, name });
+}
+
+/** Layer names replaced by `@index`, the model's own name and Keras' version tags dropped. */
+function canonicalTopology(model: tf.LayersModel): string {
+  const names = new Map(model.layers.map((l, i) => [l.name, `@${i}`]));
+  const walk = (x: unknown): unknown => {
+    if (typeof x === 'string') return names.get(x) ?? x;
+    if (Array.isArray(x)) return x.map(walk);
+    if (typeof x === 'object' && x !== null) {
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(x).sort()) {
+        if (key === 'keras_version' || key === 'backend') continue;
+        const value = (x as Record<string, unknown>)[key];
+        if (key === 'name' && typeof value === 'string' && !names.has(value)) continue;
+        out[key] = walk(value);
+      }
+      return out;
+    }
+    return x;
+  };
+  return JSON.stringify(walk(model.toJSON(null, false)));
+}
+
+function specOf(
+  name: string,
+  model: tf.LayersModel,
+  train: tf.LayersModel,
+  output: OutputKind,
+): ModelSpec {
+  let offset = 0;
+  const weights = model.trainableWeights.map((w) => {
+    const size = w.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+    const spec = { name: w.originalName, shape: w.shape.map((d) => d ?? 1), offset, size };
+    offset += size;
+    return spec;
+  });
+  const layout = `${canonicalTopology(model)}|${JSON.stringify(weights.map((w) => w.shape))}`;
+  const outShape = train.outputs[0]!.shape;
+  return {
+    name,
+    weights,
+    paramCount: offset,
+    fingerprint: checksum(new TextEncoder().encode(layout)),
+    inputShape: model.inputs[0]!.shape.slice(1).map((d) => d ?? -1),
+    classes: outShape[outShape.length - 1] ?? 0,
+    trainOutput: output,
+  };
+}
+
+const activationOf = (layer: tf.layers.Layer): unknown => {
+  const config = layer.getConfig() as { activation?: unknown };
+  return config.activation;
 };
 
-/** The layout of a model's parameters (shapes, offsets, fingerprint). */
-export function modelSpec(name: ModelName): ModelSpec {
-  const layers = PROGRAMS[name];
-  const imageInput = layers[0]?.kind === 'conv';
-  let h = IMAGE_SIZE;
-  let w = IMAGE_SIZE;
-  let channels = imageInput ? 1 : IMAGE_SIZE * IMAGE_SIZE;
-  const params: ParamSpec[] = [];
-  let offset = 0;
-  const add = (pname: string, shape: number[], fanIn: number, fanOut: number) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    params.push({ name: pname, shape, offset, size, fanIn, fanOut });
-    offset += size;
-  };
-  layers.forEach((layer, i) => {
-    if (layer.kind === 'conv') {
-      const k = layer.size;
-      add(`l${i}.kernel`, [k, k, channels, layer.filters], k * k * channels, k * k * layer.filters);
-      add(`l${i}.bias`, [layer.filters], 0, 0);
-      if (layer.pad === 'valid') {
-        h -= k - 1;
-        w -= k - 1;
-      }
-      channels = layer.filters;
-    } else if (layer.kind === 'pool') {
-      h = Math.floor(h / 2);
-      w = Math.floor(w / 2);
-    } else if (layer.kind === 'flatten') {
-      channels = h * w * channels;
-    } else {
-      add(`l${i}.kernel`, [channels, layer.units], channels, layer.units);
-      add(`l${i}.bias`, [layer.units], 0, 0);
-      channels = layer.units;
-    }
-  });
-  const layout = JSON.stringify({ name, params: params.map((p) => [p.name, p.shape]) });
-  const bytes = Uint8Array.from(layout, (c) => c.charCodeAt(0));
-  return { name, layers, params, paramCount: offset, fingerprint: checksum(bytes), imageInput };
+/** The model to train on and what it outputs; refuses outputs other than softmax or linear. */
+function trainingView(model: tf.LayersModel): { train: tf.LayersModel; output: OutputKind } {
+  if (model.outputs.length !== 1 || model.inputs.length !== 1) {
+    throw new ModelError(
+      'output-mismatch',
+      'model',
+      `needs one input and one output, has ${model.inputs.length} and ${model.outputs.length}`,
+    );
+  }
+  const last = model.layers[model.layers.length - 1]!;
+  const activation = activationOf(last);
+  if (last.getClassName() === 'Activation' && activation === 'softmax') {
+    const before = last.inboundNodes[0]?.inputTensors[0];
+    if (before)
+      return { train: tf.model({ inputs: model.inputs, outputs: before }), output: 'logits' };
+  }
+  if (activation === 'softmax') return { train: model, output: 'probabilities' };
+  if (activation === undefined || activation === 'linear')
+    return { train: model, output: 'logits' };
+  throw new ModelError(
+    'output-mismatch',
+    'model',
+    `the last layer (${last.getClassName()}) must end in softmax or linear for classification, not ${String(activation)}`,
+  );
+}
+
+/** Checks a built model against its task; throws ModelError naming the field. */
+function checkAgainstTask(task: Task, m: TaskModel, options: BuildOptions): void {
+  const { spec } = m;
+  if (spec.paramCount === 0)
+    throw new ModelError('bad-topology', 'model', 'has no trainable weights');
+  if (spec.paramCount > options.maxParams) {
+    throw new ModelError(
+      'too-large',
+      'model',
+      `has ${spec.paramCount} trainable parameters, over the room's maxParams of ${options.maxParams}`,
+    );
+  }
+  if (spec.inputShape.some((d) => d < 1)) {
+    throw new ModelError(
+      'input-mismatch',
+      'model',
+      `input shape [${spec.inputShape.join(', ')}] must be fixed`,
+    );
+  }
+  const modelInput = spec.inputShape.reduce((a, b) => a * b, 1);
+  if (modelInput !== inputSize(task.input)) {
+    throw new ModelError(
+      'input-mismatch',
+      'input',
+      `the model takes [${spec.inputShape.join(', ')}] (${modelInput} values) but the task's input has ${inputSize(task.input)}`,
+    );
+  }
+  if (spec.classes !== task.labels.length) {
+    throw new ModelError(
+      'output-mismatch',
+      'labels',
+      `the model outputs ${spec.classes} classes but the task names ${task.labels.length} labels`,
+    );
+  }
+  for (const w of m.model.weights) {
+    if (w.dtype !== 'float32')
+      throw new ModelError(
+        'bad-weights',
+        'model',
+        `weight ${w.originalName} is ${w.dtype}, not float32`,
+      );
+  }
 }
 
 /**
- * Initial parameters from a seed: Glorot-uniform kernels, zero biases. Every peer of a room
- * starts from the same vector, and equal seeds give bit-identical models on any backend.
+ * Builds a task's model: built-in or from its topology, checked against the task and the
+ * room's limits. Never throws: an unbuildable model is a ModelError naming the field.
+ * Example: `await buildModel(builtinTask('cnn', 'mnist'), { maxParams: 4e6 })`.
  */
-export function initParams(spec: ModelSpec, seed: number): Float32Array {
-  const rand = mulberry32(seed ^ spec.fingerprint);
-  const out = new Float32Array(spec.paramCount);
-  for (const p of spec.params) {
-    if (p.fanIn === 0) continue;
-    const limit = Math.sqrt(6 / (p.fanIn + p.fanOut));
-    for (let i = p.offset; i < p.offset + p.size; i++) out[i] = (rand() * 2 - 1) * limit;
+export async function buildModel(task: Task, options: BuildOptions): Promise<TaskModel> {
+  let model: tf.LayersModel;
+  if (task.model.kind === 'builtin') {
+    model = builtinLayersModel(task.model.name, task.input, task.labels.length);
+  } else {
+    try {
+      model = await tf.models.modelFromJSON({
+        modelTopology: task.model.topology as tf.io.ModelJSON['modelTopology'],
+      });
+    } catch (cause) {
+      const message = cause instanceof Error ? cause.message : String(cause);
+      const code = /unknown (layer|activation|initializer|regularizer|constraint)/i.test(message)
+        ? 'unsupported-layer'
+        : 'bad-topology';
+      throw new ModelError(
+        code,
+        'model.topology',
+        `tfjs cannot build it: ${message.slice(0, 300)}`,
+      );
+    }
+  }
+  const taskModel = withSpec(task.name, model);
+  try {
+    checkAgainstTask(task, taskModel, options);
+  } catch (e) {
+    disposeModel(taskModel);
+    throw e;
+  }
+  return taskModel;
+}
+
+function withSpec(name: string, model: tf.LayersModel): TaskModel {
+  let view: { train: tf.LayersModel; output: OutputKind };
+  try {
+    view = trainingView(model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, train: view.train, spec: specOf(name, model, view.train, view.output) };
+}
+
+/** The spec of a built-in model on MNIST's input (tests, benchmarks, the attack harness). */
+export function modelSpec(name: BuiltinModelName): ModelSpec {
+  const task = builtinTask(name, 'mnist');
+  const m = withSpec(task.name, builtinLayersModel(name, task.input, task.labels.length));
+  const spec = m.spec;
+  disposeModel(m);
+  return spec;
+}
+
+export function disposeModel(m: TaskModel): void {
+  m.model.dispose();
+}
+
+/** Fan-in and fan-out as Keras computes them for Glorot initialisation. */
+export function fans(shape: readonly number[]): [number, number] {
+  if (shape.length === 0) return [1, 1];
+  if (shape.length === 1) return [shape[0]!, shape[0]!];
+  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return [shape[shape.length - 2]! * receptive, shape[shape.length - 1]! * receptive];
+}
+
+/**
+ * The seeded initial trainable vector (see the module header), from a freshly built model:
+ * constant-initialised weights keep their constants.
+ */
+export function initParams(m: TaskModel, seed: number): Float32Array {
+  const rand = mulberry32((seed ^ m.spec.fingerprint) >>> 0);
+  const out = new Float32Array(m.spec.paramCount);
+  m.model.trainableWeights.forEach((w, i) => {
+    const place = m.spec.weights[i]!;
+    const fresh = w.read().dataSync() as Float32Array;
+    const constant = fresh.every((x) => x === fresh[0]);
+    const slice = out.subarray(place.offset, place.offset + place.size);
+    if (constant) {
+      slice.set(fresh);
+      return;
+    }
+    const [fanIn, fanOut] = fans(place.shape);
+    const limit = Math.sqrt(6 / (fanIn + fanOut));
+    for (let j = 0; j < slice.length; j++) slice[j] = (rand() * 2 - 1) * limit;
+  });
+  return out;
+}
+
+/** The trainable weights as one flat vector (a copy, in exchange order). */
+export function readParams(m: TaskModel): Float32Array {
+  const out = new Float32Array(m.spec.paramCount);
+  m.model.trainableWeights.forEach((w, i) => {
+    out.set(w.read().dataSync() as Float32Array, m.spec.weights[i]!.offset);
+  });
+  return out;
+}
+
+/** Writes a flat vector into the trainable weights; the caller checked its length. */
+export function writeParams(m: TaskModel, flat: Float32Array): void {
+  m.model.trainableWeights.forEach((w, i) => {
+    const place = m.spec.weights[i]!;
+    const t = tf.tensor(flat.subarray(place.offset, place.offset + place.size), [...place.shape]);
+    w.write(t);
+    t.dispose();
+  });
+}
+
+/** Every weight (trainable and not), in `model.weights` order: a pretrained start. */
+export function readAllWeights(m: TaskModel): Float32Array {
+  const parts = m.model.weights.map((w) => w.read().dataSync() as Float32Array);
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
   return out;
 }
 
-/** The parameter tensors for a flat vector, in layout order (the caller disposes them). */
-export function paramTensors(spec: ModelSpec, flat: Float32Array): tf.Tensor[] {
-  return spec.params.map((p) =>
-    tf.tensor(flat.subarray(p.offset, p.offset + p.size), [...p.shape]),
+/** The inverse of readAllWeights; a vector of another length is refused. */
+export function writeAllWeights(m: TaskModel, all: Float32Array): void {
+  const total = m.model.weights.reduce(
+    (a, w) => a + w.shape.reduce((s: number, d) => s * (d ?? 1), 1),
+    0,
   );
-}
-
-/** Logits [b, 10] for a batch x ([b, 784] or [b, 28, 28, 1], by spec.imageInput). */
-export function forward(spec: ModelSpec, params: readonly tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
-  let a: tf.Tensor = x;
-  let next = 0;
-  const take = () => {
-    const t = params[next++];
-    if (!t) throw new Error(`model ${spec.name}: missing parameter ${next - 1}`);
-    return t;
-  };
-  for (const layer of spec.layers) {
-    if (layer.kind === 'conv') {
-      const kernel = take() as tf.Tensor4D;
-      const bias = take();
-      const p = layer.pad === 'same' ? (layer.size - 1) / 2 : 0;
-      const input =
-        p > 0
-          ? tf.pad(a as tf.Tensor4D, [
-              [0, 0],
-              [p, p],
-              [p, p],
-              [0, 0],
-            ])
-          : (a as tf.Tensor4D);
-      a = tf.relu(tf.add(conv2dValid(input, kernel), bias));
-    } else if (layer.kind === 'pool') {
-      a = tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid');
-    } else if (layer.kind === 'flatten') {
-      a = tf.reshape(a, [a.shape[0] ?? -1, -1]);
-    } else {
-      const kernel = take() as tf.Tensor2D;
-      const bias = take();
-      const z = tf.add(tf.matMul(a as tf.Tensor2D, kernel), bias);
-      a = layer.relu ? tf.relu(z) : z;
-    }
+  if (all.length !== total)
+    throw new ModelError('bad-weights', 'weights', `expected ${total} values, got ${all.length}`);
+  let at = 0;
+  for (const w of m.model.weights) {
+    const size = w.shape.reduce((s: number, d) => s * (d ?? 1), 1);
+    const t = tf.tensor(
+      all.subarray(at, at + size),
+      w.shape.map((d) => d ?? 1),
+    );
+    w.write(t);
+    t.dispose();
+    at += size;
   }
-  return a as tf.Tensor2D;
 }

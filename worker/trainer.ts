@@ -6,25 +6,34 @@
 
 import * as tf from '@tensorflow/tfjs';
 import {
+  type BuiltinModelName,
+  builtinTask,
+  DEFAULT_ROOM_CONFIG,
   type EvalSplit,
   err,
+  type ModelName,
   mergeParams,
   mulberry32,
   ok,
   type Result,
   smoothCapacity,
+  type Task,
 } from '../core';
 import { type BackendName, selectBackend } from './backend';
 import type { Checkpoint } from './checkpoint';
 import { allocateBatch, type BatchBuffers, type Dataset, gatherBatch } from './data';
 import {
-  forward,
+  buildModel,
+  disposeModel,
   initParams,
-  type ModelName,
+  ModelError,
   type ModelSpec,
-  modelSpec,
-  paramTensors,
+  readParams,
+  type TaskModel,
+  writeAllWeights,
+  writeParams,
 } from './model';
+import { installConvFilterGradient } from './ops';
 import {
   applyUpdate,
   createOptimizer,
@@ -35,7 +44,7 @@ import {
   type OptimizerState,
 } from './optimizer';
 
-export type TrainerErrorCode = 'bad-config' | 'bad-input' | 'non-finite' | 'disposed';
+export type TrainerErrorCode = 'bad-config' | 'bad-model' | 'bad-input' | 'non-finite' | 'disposed';
 
 /** A request the trainer refuses; the model is left as it was. */
 export class TrainerError extends Error {
@@ -49,7 +58,17 @@ export class TrainerError extends Error {
 }
 
 export interface TrainerConfig {
+  /** The room's model name: a built-in one, or 'custom' (then `task` brings the model). */
   readonly model: ModelName;
+  /** The room's task (core's roomTask); defaults to the built-in model's MNIST task. */
+  readonly task?: Task;
+  /** The room's limit on trainable parameters. */
+  readonly maxParams?: number;
+  /**
+   * A pretrained start: every weight of the model (trainable and not) in `model.weights`
+   * order, as worker/model.ts's readAllWeights gives it. Otherwise the seeded init.
+   */
+  readonly initialWeights?: Float32Array;
   /** The room's seed: every peer starts from the same parameters. */
   readonly seed: number;
   /** Mixed into the batch order so peers do not walk their shards in lock-step. */
@@ -132,6 +151,10 @@ export interface Trainer {
   apply(update: Float32Array): Result<void, TrainerError>;
   /** A copy of the parameters. */
   getParams(): Float32Array;
+  /** The Layers model, holding the current parameters (for export; do not dispose). */
+  layersModel(): tf.LayersModel;
+  /** The task trained. */
+  readonly task: Task;
   setParams(params: Float32Array): Result<void, TrainerError>;
   /** w <- (1 - beta) w + beta other (knowledge transfer). */
   mergeParams(other: Float32Array, beta: number): Result<void, TrainerError>;
@@ -172,9 +195,44 @@ export async function createTrainer(
   }
   if (data.train.count === 0) throw new TrainerError('bad-config', 'the training shard is empty');
   const choice = await selectBackend(config.backend);
-  const spec: ModelSpec = modelSpec(config.model);
-  let params = initParams(spec, config.seed);
-  let tensors = paramTensors(spec, params);
+  installConvFilterGradient();
+  const task = config.task ?? builtinTask(config.model as BuiltinModelName, 'mnist');
+  let built: TaskModel;
+  try {
+    built = await buildModel(task, {
+      maxParams: config.maxParams ?? DEFAULT_ROOM_CONFIG.maxParams,
+    });
+  } catch (e) {
+    if (e instanceof ModelError) throw new TrainerError('bad-model', e.message);
+    throw e;
+  }
+  const spec: ModelSpec = built.spec;
+  if (config.initialWeights) {
+    try {
+      writeAllWeights(built, config.initialWeights);
+    } catch (e) {
+      disposeModel(built);
+      throw new TrainerError('bad-model', e instanceof Error ? e.message : String(e));
+    }
+  } else {
+    writeParams(built, initParams(built, config.seed));
+  }
+  let params = readParams(built);
+  if (!isFiniteArray(params)) {
+    disposeModel(built);
+    throw new TrainerError('bad-model', 'weights: the initial weights hold a non-finite value');
+  }
+  const dataFeatures = data.train.rows * data.train.cols;
+  const modelInput = spec.inputShape.reduce((a, b) => a * b, 1);
+  if (modelInput !== dataFeatures) {
+    disposeModel(built);
+    throw new TrainerError(
+      'bad-model',
+      `input: the model takes ${modelInput} values per sample but the data holds ${dataFeatures} (${data.train.rows} x ${data.train.cols})`,
+    );
+  }
+  const signed = task.input.kind === 'image' && task.input.scale === 'signed';
+  const trainVars = built.model.trainableWeights.map((w) => w.read() as tf.Variable);
   let optimizer = createOptimizer(config.optimizer, spec.paramCount);
   let slowdown = config.slowdown ?? 1;
   let capacity: number | undefined;
@@ -203,12 +261,24 @@ export async function createTrainer(
 
   const replaceParams = (next: Float32Array) => {
     params = next;
-    tf.dispose(tensors);
-    tensors = paramTensors(spec, params);
+    writeParams(built, params);
   };
 
-  const input = (x: Float32Array, b: number): tf.Tensor =>
-    spec.imageInput ? tf.tensor4d(x, [b, 28, 28, 1]) : tf.tensor2d(x, [b, 28 * 28]);
+  // The data gives pixels / 255; a 'signed' task takes them to [-1, 1].
+  const input = (x: Float32Array, b: number): tf.Tensor => {
+    const t = tf.tensor(x, [b, ...spec.inputShape]);
+    return signed ? tf.sub(tf.mul(t, 2), 1) : t;
+  };
+  const classes = spec.classes;
+  /** Per-sample cross-entropy of the training view's output against one-hot labels. */
+  const losses = (ys: tf.Tensor, out: tf.Tensor, reduction: tf.Reduction): tf.Tensor =>
+    spec.trainOutput === 'logits'
+      ? tf.losses.softmaxCrossEntropy(ys, out, undefined, undefined, reduction)
+      : tf.losses.computeWeightedLoss(
+          tf.neg(tf.sum(tf.mul(ys, tf.log(tf.clipByValue(out, 1e-7, 1))), -1)),
+          undefined,
+          reduction,
+        );
 
   const info: TrainerInfo = {
     model: config.model,
@@ -216,7 +286,7 @@ export async function createTrainer(
     backendNote: choice.note,
     paramCount: spec.paramCount,
     fingerprint: spec.fingerprint,
-    layerSizes: spec.params.map((p) => p.size),
+    layerSizes: spec.weights.map((p) => p.size),
     trainSize: data.train.count,
     validationSize: data.validation.count,
     testSize: data.test.count,
@@ -239,11 +309,16 @@ export async function createTrainer(
       const t0 = clock.now();
       const [lossT, gradT] = tf.tidy(() => {
         const xs = input(x, batchSize);
-        const ys = tf.oneHot(tf.tensor1d(y, 'int32'), 10);
-        const lossOf = (...ps: tf.Tensor[]) =>
-          tf.losses.softmaxCrossEntropy(ys, forward(spec, ps, xs));
-        const { value, grads } = tf.valueAndGrads(lossOf)(tensors);
-        return [value, tf.concat(grads.map((g) => tf.reshape(g, [-1])))] as const;
+        const ys = tf.oneHot(tf.tensor1d(y, 'int32'), classes);
+        const lossOf = () =>
+          losses(
+            ys,
+            built.train.apply(xs, { training: true }) as tf.Tensor,
+            tf.Reduction.SUM_BY_NONZERO_WEIGHTS,
+          ) as tf.Scalar;
+        const { value, grads } = tf.variableGrads(lossOf, trainVars);
+        const flat = trainVars.map((v) => tf.reshape(grads[v.name]!, [-1]));
+        return [value, tf.concat(flat)] as const;
       });
       const [lossData, gradData] = await Promise.all([lossT.data(), gradT.data()]);
       tf.dispose([lossT, gradT]);
@@ -274,6 +349,8 @@ export async function createTrainer(
       return ok(undefined);
     },
     getParams: () => params.slice(),
+    layersModel: () => built.model,
+    task,
     setParams(next) {
       if (next.length !== spec.paramCount) {
         return err(
@@ -304,17 +381,11 @@ export async function createTrainer(
         const indices = Uint32Array.from({ length: b }, (_, i) => from + i);
         const { x, y } = gatherBatch(ds, indices, evalBuffers);
         const [lossT, hitsT] = tf.tidy(() => {
-          const logits = forward(spec, tensors, input(x, b));
+          const out = built.train.apply(input(x, b), { training: false }) as tf.Tensor;
           const labels = tf.tensor1d(y, 'int32');
-          const losses = tf.losses.softmaxCrossEntropy(
-            tf.oneHot(labels, 10),
-            logits,
-            undefined,
-            undefined,
-            tf.Reduction.SUM,
-          );
-          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'));
-          return [losses, hits] as const;
+          const sum = losses(tf.oneHot(labels, classes), out, tf.Reduction.SUM);
+          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), labels), 'int32'));
+          return [sum, hits] as const;
         });
         const [l, h] = await Promise.all([lossT.data(), hitsT.data()]);
         tf.dispose([lossT, hitsT]);
@@ -379,7 +450,7 @@ export async function createTrainer(
     dispose() {
       if (disposed) return;
       disposed = true;
-      tf.dispose(tensors);
+      disposeModel(built);
     },
   };
 }

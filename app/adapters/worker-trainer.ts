@@ -5,7 +5,7 @@
  */
 
 import * as Comlink from 'comlink';
-import type { RoomConfig } from '../../core';
+import { type RoomConfig, roomTask } from '../../core';
 import type {
   MeshEval,
   MeshStepResult,
@@ -82,6 +82,8 @@ export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFact
     try {
       init = await remote.init({
         model: config.model,
+        task: roomTask(config),
+        maxParams: config.maxParams,
         optimizer: optimizerFor(config),
         ...(options.backend === undefined ? {} : { backend: options.backend }),
         ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),
@@ -156,6 +158,9 @@ export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFact
       async saveCheckpoint() {
         const r = valueOr(await remote.saveCheckpoint(target));
         return r instanceof Error ? r : undefined;
+      },
+      async exportModel() {
+        return valueOr(await remote.exportModel());
       },
       async restoreCheckpoint() {
         const r = await remote.restoreCheckpoint(target);

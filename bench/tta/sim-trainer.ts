@@ -200,6 +200,7 @@ function charged(
     },
     steps: () => clock.track(inner.steps()),
     saveCheckpoint: async () => undefined,
+    exportModel: () => clock.track(inner.exportModel()),
     restoreCheckpoint: async () => ({ restored: false, reason: 'the sim keeps no checkpoints' }),
     dispose,
   };

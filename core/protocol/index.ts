@@ -38,6 +38,7 @@ export {
   type RoomConfig,
   type RoomConfigInput,
   RoomConfigSchema,
+  roomTask,
   type Sharding,
   ShardingSchema,
   VALUE_TYPES,
@@ -90,4 +91,23 @@ export {
   RoomNameSchema,
   SiteSchema,
 } from './status';
+export {
+  BUILTIN_MODELS,
+  type BuiltinModelName,
+  builtinTask,
+  datasetLabels,
+  INPUT_SCALES,
+  type InputScale,
+  inputSize,
+  MAX_TASK_BYTES,
+  parseTask,
+  TASK_DATASETS,
+  type Task,
+  type TaskDatasetName,
+  type TaskInput,
+  TaskInputSchema,
+  type TaskModel,
+  TaskModelSchema,
+  TaskSchema,
+} from './task';
 export { isSupportedProtocol, PROTOCOL_VERSION, ProtocolVersionSchema } from './version';

@@ -8,8 +8,13 @@ import { ProtocolError } from '../errors';
 import { err, type Result } from '../result';
 import { STRATEGIES } from '../strategy-names';
 import { describeThrown, validate } from './issues';
+import { BUILTIN_MODELS, type BuiltinModelName, builtinTask, type Task, TaskSchema } from './task';
 
-export const MODELS = ['mlp', 'cnn', 'cnn-large'] as const;
+/**
+ * A room names a built-in model (its task follows from the model and the dataset), or
+ * 'custom' with the task, which then carries its own model, in `task`.
+ */
+export const MODELS = [...BUILTIN_MODELS, 'custom'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export const VALUE_TYPES = ['f32', 'f16'] as const;
@@ -77,6 +82,13 @@ const RoomConfigFields = v.strictObject({
   // Strictly positive: every peer evaluates DKT and the dashboard's accuracy on its split.
   validationFraction: v.pipe(finite(), v.gtValue(0), v.maxValue(0.5)),
   maxPeers: intIn(MIN_ROOM_PEERS, MAX_ROOM_PEERS),
+  /**
+   * The task, when the room trains anything but a built-in model on a room dataset (DESIGN.md
+   * 9). Every peer builds its model and checks the fingerprint before it trains.
+   */
+  task: v.exactOptional(TaskSchema),
+  /** The largest model a peer of this room builds, in trainable parameters. */
+  maxParams: intIn(1, 1 << 26),
 });
 
 /** A complete room config, as the server hands it out; cross-field rules included. */
@@ -97,6 +109,25 @@ export const RoomConfigSchema = v.pipe(
       'globalBatch must be at least minBatch',
     ),
     ['globalBatch'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['model'], ['task']],
+      (c) =>
+        c.task === undefined
+          ? c.model !== 'custom'
+          : c.model === (c.task.model.kind === 'builtin' ? c.task.model.name : 'custom'),
+      "model must be 'custom' exactly when the task brings its own model, or the task's built-in model",
+    ),
+    ['model'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['dataset'], ['task']],
+      (c) => c.task === undefined || c.task.data.name === c.dataset,
+      "the task's data must be the room's dataset",
+    ),
+    ['task'],
   ),
 );
 
@@ -139,7 +170,13 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = Object.freeze({
   valueType: 'f32',
   validationFraction: 0.1,
   maxPeers: 16,
+  // cnn-large is about 1M; a Layers model the room is given may be larger, not unbounded.
+  maxParams: 4_000_000,
 } as const);
+
+/** The task a room trains: its own, or the built-in model's on the room dataset. */
+export const roomTask = (config: RoomConfig): Task =>
+  config.task ?? builtinTask(config.model as BuiltinModelName, config.dataset);
 
 /**
  * Validates a creator's partial config: missing (or undefined) fields take the defaults,
@@ -165,6 +202,15 @@ const withDefaults = (input: unknown): Record<string, unknown> => {
     throw new ProtocolError('invalid-message', 'expected an object');
   }
   const merged: Record<string, unknown> = { ...DEFAULT_ROOM_CONFIG };
+  // A task's optimizer defaults come before the creator's own fields.
+  const task = (input as { task?: { optimizer?: unknown } }).task;
+  const taskOptimizer = typeof task === 'object' && task !== null ? task.optimizer : undefined;
+  if (typeof taskOptimizer === 'object' && taskOptimizer !== null) {
+    for (const key of ['optimizer', 'learningRate', 'momentum']) {
+      const value = (taskOptimizer as Record<string, unknown>)[key];
+      if (value !== undefined) merged[key] = value;
+    }
+  }
   for (const [key, value] of Object.entries(input)) {
     // Undefined means "not given". defineProperty, not assignment, so that a JSON
     // "__proto__" key stays an own key (and is refused as unknown) instead of a prototype.

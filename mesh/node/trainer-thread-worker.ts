@@ -32,6 +32,7 @@ const api = {
       ...(options.checkpointKey === undefined ? {} : { checkpointKey: options.checkpointKey }),
       ...(options.backend === undefined ? {} : { backend: options.backend }),
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+      ...(options.initialWeights === undefined ? {} : { initialWeights: options.initialWeights }),
     })(request);
     return trainer.info;
   },
@@ -45,6 +46,7 @@ const api = {
   setSlowdown: (f: number) => live().setSlowdown(f),
   steps: () => live().steps(),
   saveCheckpoint: () => live().saveCheckpoint(),
+  exportModel: () => live().exportModel(),
   restoreCheckpoint: () => live().restoreCheckpoint(),
   dispose: async () => {
     await trainer?.dispose();

@@ -7,7 +7,7 @@
 
 import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import type { MeshStepResult, MeshTrainer, TrainerFactory } from '../types';
+import type { MeshStepResult, MeshTrainer, ModelExportFiles, TrainerFactory } from '../types';
 import { threadEndpoint } from './thread-endpoint';
 import type { NodeBackendChoice } from './trainer';
 import type { TrainerThreadApi } from './trainer-thread-worker';
@@ -25,6 +25,8 @@ export interface ThreadTrainerOptions {
   readonly backend?: NodeBackendChoice;
   /** Train on the IDX files in this folder instead of the room's shard (a kiosk's --data). */
   readonly dataDir?: string;
+  /** A pretrained start (NodeTrainerOptions.initialWeights). */
+  readonly initialWeights?: Float32Array;
 }
 
 const errorValue = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
@@ -62,6 +64,7 @@ export function threadTrainerFactory(options: ThreadTrainerOptions): TrainerFact
       setSlowdown: (f) => settle(remote.setSlowdown(f)),
       steps: () => remote.steps(),
       saveCheckpoint: () => settle(remote.saveCheckpoint()),
+      exportModel: () => settle(remote.exportModel() as Promise<ModelExportFiles | Error>),
       restoreCheckpoint: () => remote.restoreCheckpoint(),
       async dispose() {
         if (disposed) return;

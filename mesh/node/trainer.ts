@@ -4,10 +4,10 @@
  * checkpoints in an injected store (a state directory for kiosks, memory for tests).
  */
 
-import { checksum, utf8Encode } from '../../core';
+import { checksum, roomTask, utf8Encode } from '../../core';
 import type { BackendName } from '../../worker/backend';
 import { type CheckpointStore, encodeCheckpoint, restoreCheckpoint } from '../../worker/checkpoint';
-import { modelSpec } from '../../worker/model';
+import { exportModel } from '../../worker/model-files';
 import { loadNodeData } from '../../worker/node/data';
 import { installDawnGpu } from '../../worker/node/dawn';
 import { loadLocalData } from '../../worker/node/local-data';
@@ -49,6 +49,11 @@ export interface NodeTrainerOptions {
   readonly dataDir?: string;
   /** Emulated compute slowdown at start, >= 1 (DESIGN.md 5). */
   readonly slowdown?: number;
+  /**
+   * A pretrained start for a room whose task says `pretrained` (the creator's model file):
+   * every weight in `model.weights` order. Ignored when the room trains another model.
+   */
+  readonly initialWeights?: Float32Array;
   /** The clock the slowdown sleeps on and compute is timed with (a benchmark's virtual one). */
   readonly clock?: MeshClock;
 }
@@ -124,6 +129,13 @@ export function nodeTrainerFactory(options: NodeTrainerOptions): TrainerFactory 
       createTrainer(
         {
           model: config.model,
+          task: roomTask(config),
+          maxParams: config.maxParams,
+          ...(options.initialWeights &&
+          config.task?.model.kind === 'layers' &&
+          config.task.model.pretrained
+            ? { initialWeights: options.initialWeights }
+            : {}),
           seed: config.seed,
           peerIndex: slot,
           optimizer,
@@ -177,13 +189,12 @@ interface CheckpointPlace {
 
 /** The in-process Trainer seen through the MeshTrainer interface (Result errors become values). */
 function wrapTrainer(trainer: Trainer, note: string, place: CheckpointPlace): MeshTrainer {
-  const spec = modelSpec(trainer.info.model);
   const info: MeshTrainerInfo = {
     backend: trainer.info.backend,
     backendNote: [note, trainer.info.backendNote].filter((s) => s !== '').join('; '),
     paramCount: trainer.info.paramCount,
     fingerprint: trainer.info.fingerprint,
-    layerSizes: spec.params.map((p) => p.size),
+    layerSizes: trainer.info.layerSizes,
   };
   let disposed = false;
   const disposedError = () => new TrainerError('disposed', 'the trainer was disposed');
@@ -232,6 +243,14 @@ function wrapTrainer(trainer: Trainer, note: string, place: CheckpointPlace): Me
         await store.save(place.key, bytes);
         return undefined;
       }),
+    exportModel: async () => {
+      try {
+        if (disposed) return disposedError();
+        return { ...(await exportModel(trainer.layersModel(), trainer.task)) };
+      } catch (e) {
+        return asError(e);
+      }
+    },
     async restoreCheckpoint() {
       const { store } = place;
       if (store === undefined) return { restored: false, reason: 'no checkpoint store' };

@@ -5,11 +5,11 @@
  */
 
 import * as Comlink from 'comlink';
-import type { EvalSplit } from '../../core';
+import { type EvalSplit, MODELS, type ModelName, type Task } from '../../core';
 import { BACKENDS, type BackendName } from '../backend';
 import { encodeCheckpoint, type MetricPoint, restoreCheckpoint } from '../checkpoint';
 import type { ShardSpec } from '../data';
-import { MODEL_NAMES, type ModelName } from '../model';
+import { exportModel, type ModelFiles } from '../model-files';
 import type { OptimizerConfig } from '../optimizer';
 import {
   createTrainer,
@@ -34,6 +34,10 @@ export const DEFAULT_TEST_SAMPLES = 2000;
 
 export interface WorkerInitOptions extends ShardSpec {
   readonly model: ModelName;
+  /** The room's task (core's roomTask). */
+  readonly task?: Task;
+  /** The room's limit on trainable parameters. */
+  readonly maxParams?: number;
   readonly optimizer: OptimizerConfig;
   /** Force one backend; a forced backend that cannot start fails init (no fallback). */
   readonly backend?: BackendName;
@@ -80,7 +84,7 @@ const fromResult = <T>(r: { ok: true; value: T } | { ok: false; error: Error }):
 
 /** The page-facing checks comlink's structured clone cannot make for us. */
 function checkInit(o: WorkerInitOptions): string | undefined {
-  if (!(MODEL_NAMES as readonly string[]).includes(o.model)) return `unknown model '${o.model}'`;
+  if (!(MODELS as readonly string[]).includes(o.model)) return `unknown model '${o.model}'`;
   if (o.backend !== undefined && !(BACKENDS as readonly string[]).includes(o.backend)) {
     return `unknown backend '${o.backend}' (one of ${BACKENDS.join(', ')})`;
   }
@@ -117,6 +121,8 @@ const api = {
       trainer = await createTrainer(
         {
           model: o.model,
+          ...(o.task === undefined ? {} : { task: o.task }),
+          ...(o.maxParams === undefined ? {} : { maxParams: o.maxParams }),
           seed: o.seed,
           peerIndex: o.peerIndex,
           optimizer: o.optimizer,
@@ -237,6 +243,12 @@ const api = {
       if (!applied.ok) return { kind: 'fresh', reason: applied.error.message };
       return { kind: 'restored', step: t.steps() };
     });
+  },
+
+  /** The model in the TF.js Layers format, with its task (worker/model-files.ts). */
+  async exportModel(): Promise<WorkerResult<ModelFiles>> {
+    const r = await withTrainer((t) => exportModel(t.layersModel(), t.task));
+    return r.ok ? Comlink.transfer(r, [r.value['weights.bin'].buffer as ArrayBuffer]) : r;
   },
 
   /** Frees the model; init may be called again. Safe to call twice. */

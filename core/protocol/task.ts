@@ -1,0 +1,162 @@
+/**
+ * A task (DESIGN.md 9): what a room trains, as one validated JSON document. It names the
+ * input (an image h x w x c with its pixel scaling, or a vector of N features), the label
+ * names, the model (a built-in one, or a TF.js Layers topology as `model.json` carries it),
+ * optimizer defaults, and the data that feeds it (today a room dataset).
+ *
+ * Example (the built-in MNIST CNN):
+ *   { name: 'mnist-cnn', input: { kind: 'image', height: 28, width: 28, channels: 1,
+ *     scale: 'unit' }, labels: ['0', ..., '9'], model: { kind: 'builtin', name: 'cnn' },
+ *     data: { kind: 'dataset', name: 'mnist' } }
+ *
+ * The topology is only checked for shape here (an object, within the size cap); whether the
+ * runtime can build and train it is the trainer's check (worker/model.ts), done on every peer
+ * before anything trains.
+ */
+
+import * as v from 'valibot';
+import { ProtocolError } from '../errors';
+import { err, type Result } from '../result';
+import { utf8Encode } from '../wire/utf8';
+import { describeThrown, validate } from './issues';
+
+/** The models the project ships; room configs name them directly (`model: 'cnn'`). */
+export const BUILTIN_MODELS = ['mlp', 'cnn', 'cnn-large', 'cnn-res', 'tabular-mlp'] as const;
+export type BuiltinModelName = (typeof BUILTIN_MODELS)[number];
+export const TASK_DATASETS = ['mnist', 'fashion-mnist'] as const;
+export type TaskDatasetName = (typeof TASK_DATASETS)[number];
+/**
+ * How an image's bytes become the model's input: 'unit' is pixel / 255 (values in [0, 1]),
+ * 'signed' is pixel / 127.5 - 1 (values in [-1, 1]). The exported model takes exactly this.
+ */
+export const INPUT_SCALES = ['unit', 'signed'] as const;
+export type InputScale = (typeof INPUT_SCALES)[number];
+
+/** A task's JSON, at most this many UTF-8 bytes: it travels in the room config. */
+export const MAX_TASK_BYTES = 64 * 1024;
+export const MAX_LABELS = 1000;
+export const MAX_LABEL_LENGTH = 64;
+export const MAX_TASK_NAME_LENGTH = 64;
+export const MAX_INPUT_SIDE = 1024;
+export const MAX_FEATURES = 1 << 20;
+
+const intIn = (min: number, max: number) =>
+  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+const finite = () => v.pipe(v.number(), v.finite());
+
+export const TaskInputSchema = v.variant('kind', [
+  v.strictObject({
+    kind: v.literal('image'),
+    height: intIn(1, MAX_INPUT_SIDE),
+    width: intIn(1, MAX_INPUT_SIDE),
+    channels: v.picklist([1, 3]),
+    scale: v.picklist(INPUT_SCALES),
+  }),
+  v.strictObject({ kind: v.literal('features'), count: intIn(1, MAX_FEATURES) }),
+]);
+export type TaskInput = v.InferOutput<typeof TaskInputSchema>;
+
+const TopologySchema = v.pipe(
+  v.unknown(),
+  v.check(
+    (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+    'the topology must be an object (the modelTopology of a model.json)',
+  ),
+  v.record(v.string(), v.unknown()),
+);
+
+export const TaskModelSchema = v.variant('kind', [
+  v.strictObject({ kind: v.literal('builtin'), name: v.picklist(BUILTIN_MODELS) }),
+  v.strictObject({
+    kind: v.literal('layers'),
+    /** The `modelTopology` of a model.json (tf.LayersModel.save, tfjs-converter). */
+    topology: TopologySchema,
+    /**
+     * Whether the room starts from weights its creator holds (a pretrained model): the
+     * creator starts from them and later peers copy the model from the mesh. Otherwise every
+     * peer initialises the same weights from the room's seed.
+     */
+    pretrained: v.exactOptional(v.boolean()),
+  }),
+]);
+export type TaskModel = v.InferOutput<typeof TaskModelSchema>;
+
+export const TaskSchema = v.strictObject({
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_TASK_NAME_LENGTH)),
+  input: TaskInputSchema,
+  labels: v.pipe(
+    v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_LABEL_LENGTH))),
+    v.minLength(2),
+    v.maxLength(MAX_LABELS),
+    v.check((xs) => new Set(xs).size === xs.length, 'label names must be distinct'),
+  ),
+  model: TaskModelSchema,
+  /** Defaults for a room created with this task; the creator's own settings win. */
+  optimizer: v.exactOptional(
+    v.strictObject({
+      optimizer: v.exactOptional(v.picklist(['sgd', 'adam'])),
+      learningRate: v.exactOptional(v.pipe(finite(), v.gtValue(0), v.maxValue(10))),
+      momentum: v.exactOptional(v.pipe(finite(), v.minValue(0), v.ltValue(1))),
+    }),
+  ),
+  data: v.variant('kind', [
+    v.strictObject({ kind: v.literal('dataset'), name: v.picklist(TASK_DATASETS) }),
+  ]),
+});
+export type Task = v.InferOutput<typeof TaskSchema>;
+
+/** Values per sample the task's input holds: h x w x c, or the feature count. */
+export const inputSize = (input: TaskInput): number =>
+  input.kind === 'image' ? input.height * input.width * input.channels : input.count;
+
+/**
+ * Validates a task document (an object, or its JSON text), size cap first.
+ * Example: `parseTask(JSON.parse(readFileSync('task.json', 'utf8')))`.
+ */
+export const parseTask = (input: unknown): Result<Task, ProtocolError> => {
+  let doc: unknown = input;
+  let bytes: number;
+  try {
+    const text = typeof input === 'string' ? input : JSON.stringify(input);
+    bytes = utf8Encode(text ?? '').length;
+    if (bytes <= MAX_TASK_BYTES && typeof input === 'string') doc = JSON.parse(input);
+  } catch (cause) {
+    const reason = describeThrown(cause);
+    return err(new ProtocolError('invalid-message', `invalid task: ${reason}`, [`$: ${reason}`]));
+  }
+  if (bytes > MAX_TASK_BYTES) {
+    const line = `$: the task is ${bytes} bytes, over the limit of ${MAX_TASK_BYTES}`;
+    return err(new ProtocolError('invalid-message', `invalid task: ${line}`, [line]));
+  }
+  return validate(TaskSchema, doc, 'task');
+};
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const FASHION = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
+
+/** The label names of a room dataset, in label order. */
+export const datasetLabels = (dataset: TaskDatasetName): readonly string[] =>
+  dataset === 'mnist' ? DIGITS : FASHION;
+
+/**
+ * The task a room that names a built-in model trains (the model names of earlier versions
+ * are these tasks' aliases): 28 x 28 grey images scaled to [0, 1], the dataset's 10 labels.
+ */
+export const builtinTask = (model: BuiltinModelName, dataset: TaskDatasetName): Task => ({
+  name: `${dataset}-${model}`,
+  input: { kind: 'image', height: 28, width: 28, channels: 1, scale: 'unit' },
+  labels: [...datasetLabels(dataset)],
+  model: { kind: 'builtin', name: model },
+  data: { kind: 'dataset', name: dataset },
+});
