@@ -4,10 +4,9 @@
  * page.evaluate.
  */
 
-import type { DatasetName, Sharding } from '../../core';
+import type { DatasetName, ModelName, Sharding } from '../../core';
 import type { BackendName } from '../../worker/backend';
 import type { WorkerResult } from '../../worker/browser';
-import type { ModelName } from '../../core';
 import type { OptimizerConfig } from '../../worker/optimizer';
 import type { EvalResult, TrainerInfo } from '../../worker/trainer';
 
