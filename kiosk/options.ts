@@ -21,7 +21,7 @@ export const EXIT = {
   tokenRefused: 3,
   /** The server could not be reached within --connect-timeout. */
   unreachable: 4,
-  /** The state directory or the --data files are unusable; nothing was overwritten. */
+  /** The state directory, the --data files or the --model file are unusable; nothing was overwritten. */
   badState: 5,
   /** The room refused this peer (room full, room settings refused, the server's room limit). */
   roomRefused: 6,
@@ -36,6 +36,12 @@ export interface KioskOptions {
   readonly backend: NodeBackendChoice;
   readonly dataDir: string | undefined;
   readonly stateDir: string | undefined;
+  /** A model.json for a new room (its task is derived from it). */
+  readonly modelFile: string | undefined;
+  /** Where the trained model is written in the TF.js Layers format. */
+  readonly exportDir: string | undefined;
+  /** Steps between exports with --export-dir (0: only when leaving). */
+  readonly exportEvery: number;
   readonly slowdown: number;
   readonly uplinkMbps: number | undefined;
   /** Emulated micro-clouds: caps and latency by site pair. */
@@ -97,6 +103,24 @@ export const KIOSK_FLAGS: readonly Flag[] = [
     env: 'DLION_STATE_DIR',
     arg: 'DIR',
     help: 'checkpoints and the peer identity (a restarted kiosk resumes as the same peer)',
+  },
+  {
+    name: 'model',
+    env: 'DLION_MODEL',
+    arg: 'FILE',
+    help: "a TF.js Layers model.json (tf.LayersModel.save, tfjs-converter) for a new room; its weight files beside it give a pretrained start, without them every peer starts from the room's seed",
+  },
+  {
+    name: 'export-dir',
+    env: 'DLION_EXPORT_DIR',
+    arg: 'DIR',
+    help: 'write the trained model here when leaving (model.json, weights.bin, task.json: tf.loadLayersModel loads it)',
+  },
+  {
+    name: 'export-every',
+    env: 'DLION_EXPORT_EVERY',
+    arg: 'N',
+    help: 'with --export-dir, also export every N steps (default 0: only when leaving)',
   },
   {
     name: 'slowdown',
@@ -171,7 +195,7 @@ export function kioskHelp(): string[] {
     '  2  bad flags or environment',
     '  3  the server refused the join token',
     '  4  the server could not be reached within --connect-timeout',
-    '  5  the state directory or the --data files are unusable (nothing was overwritten)',
+    '  5  the state directory, the --data files or the --model file are unusable (nothing was overwritten)',
     '  6  the room refused this peer (room full, room settings refused, server room limit)',
   ];
 }
@@ -326,6 +350,9 @@ function readOptions(
     backend: backend as NodeBackendChoice,
     dataDir: get('data'),
     stateDir: get('state-dir'),
+    modelFile: get('model'),
+    exportDir: get('export-dir'),
+    exportEvery: number('export-every', 0, true) ?? 0,
     slowdown: number('slowdown', 1, false) ?? 1,
     uplinkMbps: number('uplink-mbps', 0.001, false),
     siteLinks,

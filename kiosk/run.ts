@@ -5,7 +5,8 @@
  * per line, leaves cleanly on SIGTERM or SIGINT, and ends with an exit code that says why.
  */
 
-import { createPeer, type MeshEvent, type MeshTrainer } from '../mesh';
+import { DEFAULT_ROOM_CONFIG, parseRoomConfig, type TaskDatasetName } from '../core';
+import { createPeer, type MeshEvent, type MeshTrainer, type TrainerRequest } from '../mesh';
 import {
   nodeCheckpointKey,
   nodeClock,
@@ -14,6 +15,7 @@ import {
   threadTrainerFactory,
 } from '../mesh/node';
 import { KioskStateError, readIdentity, writeIdentity } from './identity';
+import { type ModelSource, readModelSource, writeExport, writeStateTask } from './model-io';
 import { EXIT, type KioskOptions } from './options';
 import { checkCheckpoint, checkDataDir, checkStateDir, keepAside } from './preflight';
 
@@ -49,9 +51,25 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     io.out(JSON.stringify({ t: new Date().toISOString(), type, ...fields }));
   const name = o.name ?? io.hostname;
 
-  // ---- before joining: state and data ------------------------------------------------------
+  // ---- before joining: state, data and model ----------------------------------------------
   let resumePeerId: string | undefined;
+  let source: ModelSource | undefined;
+  let roomConfig = o.config;
   try {
+    if (o.modelFile !== undefined) {
+      const draft = parseRoomConfig(o.config ?? {});
+      const dataset: TaskDatasetName = draft.ok ? draft.value.dataset : 'mnist';
+      const maxParams = draft.ok ? draft.value.maxParams : DEFAULT_ROOM_CONFIG.maxParams;
+      source = await readModelSource(o.modelFile, dataset, maxParams);
+      roomConfig = { ...o.config, model: 'custom', task: source.task };
+      print('model', {
+        file: o.modelFile,
+        task: source.task.name,
+        input: source.task.input,
+        labels: source.task.labels.length,
+        start: source.initialWeights ? 'pretrained weights' : "the room's seed",
+      });
+    }
     if (o.dataDir !== undefined) {
       const data = await checkDataDir(o.dataDir);
       print('data', {
@@ -87,21 +105,51 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
 
   // ---- the peer ------------------------------------------------------------------------------
   const clock = nodeClock();
-  const threadTrainer = threadTrainerFactory({
+  const threadOptions = {
     room: o.room,
     name,
     slowdown: o.slowdown,
     backend: o.backend,
     ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
-  });
+  };
+  /** Pretrained weights only for the room that trains this very model. */
+  const threadTrainer = (request: TrainerRequest) => {
+    const ours =
+      source?.initialWeights !== undefined &&
+      JSON.stringify(request.config.task?.model) === JSON.stringify(source.task.model);
+    return threadTrainerFactory(
+      ours ? { ...threadOptions, initialWeights: source!.initialWeights! } : threadOptions,
+    )(request);
+  };
+  let liveTrainer: MeshTrainer | undefined;
+  let lastStep = 0;
+  /** Evaluates on the test split and writes the model to --export-dir; never throws. */
+  const exportNow = async (trainer: MeshTrainer, why: 'every' | 'leave'): Promise<void> => {
+    if (o.exportDir === undefined) return;
+    try {
+      const test = await trainer.evaluate('test');
+      const files = await trainer.exportModel();
+      if (files instanceof Error) throw files;
+      await writeExport(o.exportDir, files);
+      print('export', {
+        dir: o.exportDir,
+        why,
+        step: lastStep,
+        testAccuracy: test.accuracy,
+        testSamples: test.samples,
+      });
+    } catch (e) {
+      print('log', { level: 'error', message: 'export failed', error: String(e) });
+    }
+  };
   const peer = createPeer({
     room: o.room,
     name,
     kind: 'kiosk',
     ...(o.site === undefined ? {} : { site: o.site }),
     ...(o.token === undefined ? {} : { token: o.token }),
-    ...(o.config === undefined ? {} : { config: o.config }),
+    ...(roomConfig === undefined ? {} : { config: roomConfig }),
     ...(resumePeerId === undefined ? {} : { resumePeerId }),
     emulation: {
       slowdown: o.slowdown,
@@ -111,7 +159,16 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     signaling: nodeSignaling(o.server, clock),
     rtc: nodeRtcConnector(),
     createTrainer: async (request) => {
-      const trainer: MeshTrainer = await threadTrainer(request);
+      const inner: MeshTrainer = await threadTrainer(request);
+      // The last export happens as the trainer is let go, whatever ended the run.
+      const trainer: MeshTrainer = {
+        ...inner,
+        async dispose() {
+          await exportNow(inner, 'leave');
+          await inner.dispose();
+        },
+      };
+      liveTrainer = trainer;
       print('backend', {
         backend: trainer.info.backend,
         requested: o.backend,
@@ -170,6 +227,11 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
           dataset: e.config.dataset,
           resumed: e.peerId === resumePeerId,
         });
+        if (o.stateDir !== undefined && e.config.task !== undefined) {
+          writeStateTask(o.stateDir, e.config.task).catch((err: unknown) =>
+            print('log', { level: 'warn', message: 'could not keep the task', error: String(err) }),
+          );
+        }
         if (o.stateDir !== undefined) {
           writeIdentity(o.stateDir, { version: 1, room: o.room, name, peerId: e.peerId }).catch(
             (err: unknown) =>
@@ -190,6 +252,10 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
         });
         return;
       case 'step': {
+        lastStep = e.step;
+        if (o.exportEvery > 0 && e.step % o.exportEvery === 0 && liveTrainer !== undefined) {
+          void exportNow(liveTrainer, 'every');
+        }
         if (e.step - lastProgressStep < o.progressEvery && lastProgressStep !== 0) return;
         const now = clock.now();
         const stepsPerS =

@@ -33,6 +33,8 @@ const HELP = (): string[] => [
   '                                             the secret defaults to DLION_SECRET)',
   '  dlion kiosk --server URL --room NAME [flags]',
   '                                             a headless peer for an edge box (dlion kiosk --help)',
+  '  dlion export (--state-dir DIR | --checkpoint FILE) --out OUT [--task FILE]',
+  '                                             a kept checkpoint as a TF.js Layers model',
   '  dlion --help                               this text',
   '',
   'serve flags (flag, environment variable, meaning; flags win over the environment):',

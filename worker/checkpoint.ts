@@ -14,11 +14,14 @@
  *   8        4       H: header length in bytes (u32), at most MAX_HEADER_BYTES
  *   12       H       header: UTF-8 JSON, a strict object (CheckpointHeader below):
  *                    { model, fingerprint, room, dataset, step, paramCount,
- *                      optimizer: { kind, hyper, step, bufferLengths }, metrics }
+ *                      optimizer: { kind, hyper, step, bufferLengths }, metrics,
+ *                      localStateLength? }
  *   12+H     0-3     zero padding to A = 12 + H rounded up to a multiple of 4
  *   A        4P      params (f32 x paramCount)
  *   ..       4L_k    optimizer buffers k = 0.. (f32 x bufferLengths[k]; sgd: [velocity],
  *                    adam: [m, v]; each L_k = paramCount)
+ *   ..       4S      local state (f32 x localStateLength, when the header has it): the model's
+ *                    non-trainable weights, e.g. BatchNorm moving statistics (worker/model.ts)
  *   T-4      4       checksum (u32, core's `checksum`) of bytes [0, T-4)
  *
  * T = A + 4 (P + sum L_k) + 4 must equal the blob's length exactly.
@@ -70,6 +73,8 @@ export interface Checkpoint {
   readonly step: number;
   readonly params: Float32Array;
   readonly optimizer: ExportedOptimizerState;
+  /** The model's non-trainable weights in `model.nonTrainableWeights` order, if it has any. */
+  readonly localState?: Float32Array;
   /** Oldest first; encoding keeps the last MAX_METRICS finite points. */
   readonly metrics: readonly MetricPoint[];
 }
@@ -151,6 +156,7 @@ export const CheckpointHeaderSchema = v.strictObject({
   paramCount: count(),
   optimizer: OptimizerHeaderSchema,
   metrics: v.pipe(v.array(MetricPointSchema), v.maxLength(MAX_METRICS)),
+  localStateLength: v.exactOptional(count()),
 });
 
 export type CheckpointHeader = v.InferOutput<typeof CheckpointHeaderSchema>;
@@ -227,6 +233,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
             ],
           },
     metrics: keptMetrics(c.metrics),
+    ...(c.localState && c.localState.length > 0 ? { localStateLength: c.localState.length } : {}),
   };
   const parsed = v.safeParse(CheckpointHeaderSchema, header);
   if (!parsed.success) {
@@ -254,7 +261,15 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
     );
   }
 
-  const arrays = [c.params, ...c.optimizer.buffers];
+  const local = c.localState && c.localState.length > 0 ? [c.localState] : [];
+  const badLocal = local[0] ? firstNonFinite(local[0]) : -1;
+  if (badLocal >= 0) {
+    throw new CheckpointError(
+      'non-finite',
+      `cannot write checkpoint: localState[${badLocal}] is not finite`,
+    );
+  }
+  const arrays = [c.params, ...c.optimizer.buffers, ...local];
   const floatsAt = align4(PREFIX_BYTES + json.length);
   const total = floatsAt + 4 * arrays.reduce((n, a) => n + a.length, 0) + 4;
   const out = new Uint8Array(total);
@@ -368,7 +383,11 @@ function decode(
   const h = parsed.output;
 
   const floatsAt = align4(PREFIX_BYTES + headerBytes);
-  const lengths = [h.paramCount, ...h.optimizer.bufferLengths];
+  const lengths = [
+    h.paramCount,
+    ...h.optimizer.bufferLengths,
+    ...(h.localStateLength === undefined ? [] : [h.localStateLength]),
+  ];
   const total = floatsAt + 4 * lengths.reduce((n, l) => n + l, 0) + 4;
   if (len < total) return fail('truncated', `checkpoint truncated: ${len} of ${total} bytes`);
   if (len > total)
@@ -412,14 +431,20 @@ function decode(
     const a = readFloats(bytes, at, l);
     const i = firstNonFinite(a);
     if (i >= 0) {
-      const where = k === 0 ? 'params' : `optimizer buffer ${k - 1}`;
+      const where =
+        k === 0
+          ? 'params'
+          : k > h.optimizer.bufferLengths.length
+            ? 'localState'
+            : `optimizer buffer ${k - 1}`;
       return fail('non-finite', `checkpoint ${where}[${i}] is ${a[i]}`);
     }
     arrays.push(a);
     at += 4 * l;
   }
   const params = arrays[0]!;
-  const buffers = arrays.slice(1);
+  const buffers = arrays.slice(1, 1 + h.optimizer.bufferLengths.length);
+  const localState = h.localStateLength === undefined ? undefined : arrays.at(-1)!;
   const optimizer: ExportedOptimizerState =
     h.optimizer.kind === 'sgd'
       ? { kind: 'sgd', hyper: h.optimizer.hyper, step: h.optimizer.step, buffers }
@@ -436,6 +461,7 @@ function decode(
     step: h.step,
     params,
     optimizer,
+    ...(localState ? { localState } : {}),
     metrics: h.metrics,
   });
 }

@@ -24,27 +24,34 @@ export type ModelFiles = {
   readonly 'task.json': string;
 };
 
-/** The exported files of a model and its task. */
-export async function exportModel(model: tf.LayersModel, task: Task): Promise<ModelFiles> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!saved?.weightSpecs || saved.weightData === undefined) {
-    throw new Error('tfjs saved no weights for the model');
+/**
+ * The exported files of a model and its task. Synchronous on purpose: the weights are read
+ * in one pass, so an update applied meanwhile (the mesh keeps training) cannot mix two
+ * steps' weights in one export. The layout is what tf.LayersModel.save writes: the topology
+ * of model.toJSON, the weights in `model.weights` order under their original names.
+ */
+export function exportModel(model: tf.LayersModel, task: Task): ModelFiles {
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const values: Float32Array[] = [];
+  for (const w of model.weights) {
+    const data = w.read().dataSync();
+    if (!(data instanceof Float32Array)) throw new Error(`weight ${w.originalName} is not float32`);
+    specs.push({ name: w.originalName, shape: w.shape.map((d) => d ?? 1), dtype: 'float32' });
+    values.push(data);
   }
-  const weights = new Uint8Array(new tf.io.CompositeArrayBuffer(saved.weightData).slice());
+  const weights = new Uint8Array(values.reduce((a, v) => a + v.byteLength, 0));
+  let at = 0;
+  for (const v of values) {
+    weights.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at);
+    at += v.byteLength;
+  }
   const json: tf.io.ModelJSON = {
     format: 'layers-model',
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
     convertedBy: 'dlion-mesh',
-    modelTopology: saved.modelTopology as tf.io.ModelJSON['modelTopology'],
-    weightsManifest: [{ paths: ['weights.bin'], weights: saved.weightSpecs }],
+    modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'],
+    weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
   };
-  // The model's own name is the task's; readers see the task's labels beside it.
   return {
     'model.json': JSON.stringify(json),
     'weights.bin': weights,

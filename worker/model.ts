@@ -473,3 +473,30 @@ export function writeAllWeights(m: TaskModel, all: Float32Array): void {
     at += size;
   }
 }
+
+/** The non-trainable weights (kept local, see the module header) as one vector. */
+export function readLocalState(m: TaskModel): Float32Array {
+  const parts = m.model.nonTrainableWeights.map((w) => w.read().dataSync() as Float32Array);
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The inverse of readLocalState; the caller checked the length. */
+export function writeLocalState(m: TaskModel, state: Float32Array): void {
+  let at = 0;
+  for (const w of m.model.nonTrainableWeights) {
+    const size = w.shape.reduce((s: number, d) => s * (d ?? 1), 1);
+    const t = tf.tensor(
+      state.subarray(at, at + size),
+      w.shape.map((d) => d ?? 1),
+    );
+    w.write(t);
+    t.dispose();
+    at += size;
+  }
+}

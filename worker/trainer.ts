@@ -28,9 +28,11 @@ import {
   initParams,
   ModelError,
   type ModelSpec,
+  readLocalState,
   readParams,
   type TaskModel,
   writeAllWeights,
+  writeLocalState,
   writeParams,
 } from './model';
 import { installConvFilterGradient } from './ops';
@@ -122,6 +124,8 @@ export interface TrainerSnapshot {
   readonly step: number;
   readonly params: Float32Array;
   readonly optimizer: ExportedOptimizerState;
+  /** Non-trainable weights (BatchNorm statistics), when the model has any. */
+  readonly localState?: Float32Array;
 }
 
 export interface EvalResult {
@@ -172,7 +176,10 @@ export interface Trainer {
    * changes, so a refused checkpoint leaves the trainer as it was (a fresh start).
    */
   restore(
-    checkpoint: Pick<Checkpoint, 'model' | 'fingerprint' | 'step' | 'params' | 'optimizer'>,
+    checkpoint: Pick<
+      Checkpoint,
+      'model' | 'fingerprint' | 'step' | 'params' | 'optimizer' | 'localState'
+    >,
   ): Result<void, TrainerError>;
   memory(): { numTensors: number; numBytes: number };
   dispose(): void;
@@ -404,11 +411,15 @@ export async function createTrainer(
     },
     steps: () => stepIndex,
     optimizerState: () => optimizer,
-    snapshot: () => ({
-      step: stepIndex,
-      params: params.slice(),
-      optimizer: exportOptimizerState(optimizer),
-    }),
+    snapshot: () => {
+      const local = readLocalState(built);
+      return {
+        step: stepIndex,
+        params: params.slice(),
+        optimizer: exportOptimizerState(optimizer),
+        ...(local.length > 0 ? { localState: local } : {}),
+      };
+    },
     restore(c) {
       if (c.model !== config.model || c.fingerprint !== spec.fingerprint) {
         return err(
@@ -438,9 +449,20 @@ export async function createTrainer(
       if (!restored.ok) return err(new TrainerError('bad-input', restored.error.message));
       if (!(Number.isInteger(c.step) && c.step >= 0))
         return err(new TrainerError('bad-input', `bad step ${c.step}`));
+      const localLength = readLocalState(built).length;
+      if (c.localState !== undefined && c.localState.length !== localLength) {
+        return err(
+          new TrainerError(
+            'bad-input',
+            `checkpoint local state has ${c.localState.length} values, the model ${localLength}`,
+          ),
+        );
+      }
       optimizer = restored.value;
       stepIndex = c.step;
       replaceParams(c.params.slice());
+      // Without local state (an older checkpoint), the statistics re-estimate as it trains.
+      if (c.localState !== undefined) writeLocalState(built, c.localState);
       return ok(undefined);
     },
     memory: () => {

@@ -246,7 +246,7 @@ function wrapTrainer(trainer: Trainer, note: string, place: CheckpointPlace): Me
     exportModel: async () => {
       try {
         if (disposed) return disposedError();
-        return { ...(await exportModel(trainer.layersModel(), trainer.task)) };
+        return { ...exportModel(trainer.layersModel(), trainer.task) };
       } catch (e) {
         return asError(e);
       }
