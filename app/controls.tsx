@@ -4,6 +4,7 @@
  */
 
 import { createSignal, Show } from 'solid-js';
+import type { ModelExport } from '../mesh';
 import { type EmulationChange, type EmulationErrors, parseEmulationInput } from './emulation-input';
 import type { PeerView } from './peer-view';
 
@@ -12,6 +13,8 @@ export interface ControlActions {
   resume(): void;
   setEmulation(change: EmulationChange): void;
   leave(): void;
+  /** The model now, as TF.js Layers files, with the step and test accuracy of those weights. */
+  exportModel(): Promise<ModelExport | Error>;
 }
 
 const STOPPED = new Set(['closed', 'failed', 'finished']);

@@ -154,6 +154,7 @@ export function Dashboard(props: {
           room={props.params.room}
           peer={props.state.view.peerId ?? props.params.name}
           run={props.state.runExport}
+          exportModel={props.actions.exportModel}
         />
       </header>
       <StatusBanner view={props.state.view} room={props.params.room} />

@@ -4,8 +4,9 @@
  * on the join URL (the one to share with other tabs), carrying only the fields filled in.
  */
 
-import { For } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { DATASETS, DEFAULT_ROOM_CONFIG, MAX_TOKEN_LENGTH, MODELS, STRATEGIES } from '../core';
+import { datasetOf, keepNewRoomModel, readChosenModel } from './model-upload';
 import { ROOM_PATTERN } from './params';
 
 /** The join URL's query: non-empty fields only, in the form's order. */
@@ -35,12 +36,31 @@ function Choice(props: {
 }
 
 export function JoinForm(props: { readonly name: string }) {
+  const [modelError, setModelError] = createSignal('');
   // Empty selects and fields stay out of the URL: the server's defaults apply.
-  const submit = (e: SubmitEvent) => {
+  const submit = async (e: SubmitEvent) => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     if (!form.reportValidity()) return;
-    location.assign(`/?${joinQuery(form)}`);
+    setModelError('');
+    const data = new FormData(form);
+    const files = data
+      .getAll('modelFiles')
+      .filter((f): f is File => f instanceof File && f.size > 0);
+    let query = joinQuery(form);
+    if (files.length > 0) {
+      try {
+        const model = await readChosenModel(files, datasetOf(data.get('dataset')));
+        await keepNewRoomModel(String(data.get('room')), model);
+      } catch (err) {
+        setModelError(err instanceof Error ? err.message : String(err));
+        return;
+      }
+      const q = new URLSearchParams(query);
+      q.set('model', 'custom');
+      query = q.toString();
+    }
+    location.assign(`/?${query}`);
   };
   return (
     <form method="get" action="/" data-testid="join-form" class="join" onSubmit={submit}>
@@ -94,7 +114,7 @@ export function JoinForm(props: { readonly name: string }) {
         <Choice
           label="Model"
           name="model"
-          options={MODELS}
+          options={MODELS.filter((m) => m !== 'custom')}
           hint={`default (${DEFAULT_ROOM_CONFIG.model})`}
         />
         <Choice
@@ -103,6 +123,28 @@ export function JoinForm(props: { readonly name: string }) {
           options={DATASETS}
           hint={`default (${DEFAULT_ROOM_CONFIG.dataset})`}
         />
+        <label>
+          <span>Or your own model</span>
+          <input
+            name="modelFiles"
+            type="file"
+            multiple
+            accept=".json,.bin"
+            data-testid="model-files"
+            title="a TF.js Layers model.json, with its weight files for a pretrained start"
+          />
+        </label>
+        <p class="note">
+          A TF.js Layers <code>model.json</code> (tf.LayersModel.save, or tfjs-converter from
+          Keras). Choose its weight files too to start from them; without, every peer starts from
+          the room's seed. Nothing is uploaded: the model's layout travels with the room's settings,
+          its weights stay in this tab.
+        </p>
+        <Show when={modelError() !== ''}>
+          <p class="error" role="alert" data-testid="model-error">
+            {modelError()}
+          </p>
+        </Show>
       </fieldset>
       <fieldset>
         <legend>Emulation (experiments only)</legend>

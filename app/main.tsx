@@ -9,6 +9,7 @@ import { For, render } from 'solid-js/web';
 import { Dashboard } from './dashboard';
 import { createDashboardState } from './dashboard-state';
 import { JoinForm } from './join-form';
+import { type NewRoomModel, newRoomModel } from './model-upload';
 import { type JoinParams, parsePageParams } from './params';
 import { startPeer } from './start-peer';
 import { exposeForTests } from './test-handle';
@@ -27,8 +28,8 @@ function Invalid(props: { readonly errors: readonly string[] }) {
   );
 }
 
-function Joined(props: { readonly params: JoinParams }) {
-  const peer = startPeer(props.params);
+function Joined(props: { readonly params: JoinParams; readonly model?: NewRoomModel }) {
+  const peer = startPeer(props.params, props.model);
   exposeForTests(peer);
   const state = createDashboardState(peer, props.params);
   // pagehide, not unload: it also fires when the page enters the back-forward cache. The
@@ -43,13 +44,20 @@ function Joined(props: { readonly params: JoinParams }) {
         resume: () => peer.resume(),
         setEmulation: (change) => peer.setEmulation(change),
         leave: () => void peer.close(),
+        exportModel: () => peer.exportModel(),
       }}
     />
   );
 }
 
+const parsed = parsePageParams(new URLSearchParams(location.search), Math.random);
+// A room created from a model file chosen in the form: its task joins the room's settings.
+const chosenModel =
+  parsed.kind === 'join' && parsed.params.config.model === 'custom'
+    ? await newRoomModel(parsed.params.room)
+    : undefined;
+
 function Page() {
-  const parsed = parsePageParams(new URLSearchParams(location.search), Math.random);
   switch (parsed.kind) {
     case 'form':
       return (
@@ -61,7 +69,14 @@ function Page() {
     case 'invalid':
       return <Invalid errors={parsed.errors} />;
     case 'join':
-      return <Joined params={parsed.params} />;
+      return chosenModel === undefined ? (
+        <Joined params={parsed.params} />
+      ) : (
+        <Joined
+          params={{ ...parsed.params, config: { ...parsed.params.config, task: chosenModel.task } }}
+          model={chosenModel}
+        />
+      );
   }
 }
 

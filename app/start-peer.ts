@@ -10,6 +10,7 @@ import { consoleLogger } from './adapters/console-logger';
 import { createPeerIdStore } from './adapters/peer-id-store';
 import { browserRtcConnector } from './adapters/simple-peer';
 import { workerTrainerFactory } from './adapters/worker-trainer';
+import type { NewRoomModel } from './model-upload';
 import type { JoinParams } from './params';
 
 /** The signaling WebSocket on the server that served the page: wss behind https. */
@@ -17,7 +18,7 @@ export const signalingUrl = (location: Pick<Location, 'protocol' | 'host'>): str
   `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
 
 /** Joins the room `p` names; the returned peer is already connecting. */
-export function startPeer(p: JoinParams): MeshPeer {
+export function startPeer(p: JoinParams, model?: NewRoomModel): MeshPeer {
   const clock = browserClock();
   const log = consoleLogger(p.name);
   const ids = createPeerIdStore(window.localStorage, p.room, p.name);
@@ -43,6 +44,7 @@ export function startPeer(p: JoinParams): MeshPeer {
       name: p.name,
       backend: p.backend,
       slowdown: p.slowdown,
+      newRoomModel: model,
     }),
     clock,
     random: Math.random,

@@ -7,10 +7,10 @@
 
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { parseTask, type Task, type TaskDatasetName } from '../core';
+import { parseTask, type Task, type TaskDatasetName, taskForModel } from '../core';
 import type { ModelExportFiles } from '../mesh';
 import { buildModel, disposeModel, readAllWeights } from '../worker/model';
-import { loadModel, readModelJson, taskForModel } from '../worker/model-files';
+import { loadModel, readModelJson } from '../worker/model-files';
 import { KioskStateError } from './identity';
 
 /** The task file the kiosk keeps in its state directory (the room's task, for `dlion export`). */

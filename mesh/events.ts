@@ -4,7 +4,7 @@
  */
 
 import type { EvalSplit, MergeEvent, PeerId, PeerStatus, RoomConfig } from '../core';
-import type { Emulation } from './types';
+import type { Emulation, MeshEval, ModelExportFiles } from './types';
 
 /** Where the peer is in its life cycle (DESIGN.md 2). */
 export type PeerPhase =
@@ -89,6 +89,13 @@ export type MeshEvent =
     }
   | { readonly type: 'emulation'; readonly emulation: Emulation };
 
+/** An export of the model (MeshPeer.exportModel). */
+export interface ModelExport {
+  readonly files: ModelExportFiles;
+  readonly step: number;
+  readonly test: MeshEval;
+}
+
 /** The handle createPeer returns. */
 export interface MeshPeer {
   /** This peer's id once joined. */
@@ -103,6 +110,11 @@ export interface MeshPeer {
   setEmulation(change: Partial<Emulation>): void;
   pause(): void;
   resume(): void;
+  /**
+   * The model now, in the TF.js Layers format with its task (MeshTrainer.exportModel), with
+   * the step and the test-split accuracy of exactly those weights.
+   */
+  exportModel(): Promise<ModelExport | Error>;
   /** Resolves when the peer has stopped (closed, finished or failed). */
   readonly stopped: Promise<void>;
   /** Leaves the room: bye on every link, sig/leave, a last checkpoint. Safe to call twice. */

@@ -194,6 +194,19 @@ export function createPeer(o: PeerOptions): MeshPeer {
       if (s.phase === 'paused') setPhase('training', 'training');
       ctx.notify();
     },
+    async exportModel() {
+      if (!s.trainer || s.closing) return new Error('the peer has no trainer running');
+      try {
+        // One exclusive section: the accuracy is that of the weights written.
+        return await exclusive(async (t) => {
+          const test = await t.evaluate('test');
+          const files = await t.exportModel();
+          return files instanceof Error ? files : { files, step: s.stepIndex, test };
+        });
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    },
     stopped,
     close: () => shutdown(true),
   };

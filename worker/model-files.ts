@@ -12,7 +12,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import * as v from 'valibot';
-import { datasetLabels, formatIssues, type Task, type TaskDatasetName } from '../core';
+import { formatIssues, type Task } from '../core';
 import { ModelError } from './model';
 
 /** A model.json is a few kB to a few hundred kB of topology; more is not a model file. */
@@ -176,37 +176,6 @@ export async function readModelJson(
     }
   }
   return { topology, weights: { specs, data: data.buffer } };
-}
-
-/**
- * The task of a room created from a model file on a room dataset: the input follows the
- * model's input shape ([h, w, c] an image scaled to [0, 1], [n] n features), the labels are
- * the dataset's.
- */
-export function taskForModel(
-  name: string,
-  topology: Record<string, unknown>,
-  inputShape: readonly number[],
-  dataset: TaskDatasetName,
-  pretrained: boolean,
-): Task {
-  const input: Task['input'] =
-    inputShape.length === 3 && (inputShape[2] === 1 || inputShape[2] === 3)
-      ? {
-          kind: 'image',
-          height: inputShape[0]!,
-          width: inputShape[1]!,
-          channels: inputShape[2] as 1 | 3,
-          scale: 'unit',
-        }
-      : { kind: 'features', count: inputShape.reduce((a, b) => a * b, 1) };
-  return {
-    name,
-    input,
-    labels: [...datasetLabels(dataset)],
-    model: { kind: 'layers', topology, ...(pretrained ? { pretrained: true } : {}) },
-    data: { kind: 'dataset', name: dataset },
-  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BUILTIN_MODELS, builtinTask, type Task } from '../core';
+import { BUILTIN_MODELS, builtinTask, type Task, taskForModel } from '../core';
 import {
   buildModel,
   disposeModel,
@@ -15,7 +15,7 @@ import {
   writeAllWeights,
   writeParams,
 } from './model';
-import { loadModel, readModelJson, taskForModel } from './model-files';
+import { loadModel, readModelJson } from './model-files';
 import { convFilterGradient, installConvFilterGradient } from './ops';
 
 const LIMITS = { maxParams: 4_000_000 };
@@ -271,5 +271,38 @@ describe('model files', () => {
     await expect(readModelJson(FIXTURE, async () => new Uint8Array(nan.buffer))).rejects.toThrow(
       /not finite/,
     );
+  });
+});
+
+describe('the export', () => {
+  it('is what tf.loadLayersModel loads: the same outputs, local state included', async () => {
+    const { exportModel } = await import('./model-files');
+    for (const name of ['cnn-res', 'mlp'] as const) {
+      const task = builtinTask(name, 'mnist');
+      const m = await buildModel(task, LIMITS);
+      writeParams(m, initParams(m, 5));
+      const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 9);
+      // A training pass moves BatchNorm's moving statistics off their initial values.
+      tf.tidy(() => m.model.apply(x, { training: true }));
+      const files = exportModel(m.model, task);
+      expect(JSON.parse(files['task.json'])).toEqual(task);
+      const json = JSON.parse(files['model.json']) as tf.io.ModelJSON;
+      const w = files['weights.bin'];
+      const loaded = await tf.loadLayersModel(
+        tf.io.fromMemory({
+          modelTopology: json.modelTopology,
+          weightSpecs: json.weightsManifest[0]!.weights,
+          weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer,
+        }),
+      );
+      const a = (m.model.predict(x) as tf.Tensor).dataSync();
+      const b = (loaded.predict(x) as tf.Tensor).dataSync();
+      expect(Array.from(b)).toEqual(Array.from(a));
+      // The exported model outputs probabilities: each row sums to 1.
+      expect(Math.abs(b.slice(0, 10).reduce((s, v) => s + v, 0) - 1)).toBeLessThan(1e-5);
+      loaded.dispose();
+      disposeModel(m);
+      x.dispose();
+    }
   });
 });

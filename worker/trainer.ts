@@ -71,6 +71,14 @@ export interface TrainerConfig {
    * order, as worker/model.ts's readAllWeights gives it. Otherwise the seeded init.
    */
   readonly initialWeights?: Float32Array;
+  /**
+   * A pretrained start as a model.json's manifest and weight bytes (worker/model-files.ts's
+   * readModelJson): matched to the model's weights by name. Used when initialWeights is not.
+   */
+  readonly pretrained?: {
+    readonly specs: tf.io.WeightsManifestEntry[];
+    readonly data: ArrayBuffer;
+  };
   /** The room's seed: every peer starts from the same parameters. */
   readonly seed: number;
   /** Mixed into the batch order so peers do not walk their shards in lock-step. */
@@ -214,9 +222,12 @@ export async function createTrainer(
     throw e;
   }
   const spec: ModelSpec = built.spec;
-  if (config.initialWeights) {
+  const initial =
+    config.initialWeights ??
+    (config.pretrained ? weightsByName(built, config.pretrained) : undefined);
+  if (initial) {
     try {
-      writeAllWeights(built, config.initialWeights);
+      writeAllWeights(built, initial);
     } catch (e) {
       disposeModel(built);
       throw new TrainerError('bad-model', e instanceof Error ? e.message : String(e));
@@ -475,6 +486,30 @@ export async function createTrainer(
       disposeModel(built);
     },
   };
+}
+
+/** A manifest's weights in the model's `model.weights` order, matched by name. */
+function weightsByName(
+  m: TaskModel,
+  pretrained: { readonly specs: tf.io.WeightsManifestEntry[]; readonly data: ArrayBuffer },
+): Float32Array {
+  const byName = tf.io.decodeWeights(pretrained.data, pretrained.specs);
+  try {
+    const parts = m.model.weights.map((w) => {
+      const t = byName[w.originalName];
+      if (!t) throw new TrainerError('bad-model', `weights: the manifest has no ${w.originalName}`);
+      return t.dataSync() as Float32Array;
+    });
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  } finally {
+    tf.dispose(Object.values(byName));
+  }
 }
 
 /** A seeded Fisher-Yates permutation of 0..n-1. */

@@ -17,6 +17,7 @@ import type { BackendName } from '../../worker/backend';
 import type { PlainError, TrainerWorkerApi, WorkerResult } from '../../worker/browser';
 import type { OptimizerConfig } from '../../worker/optimizer';
 import type { TrainerInfo } from '../../worker/trainer';
+import type { NewRoomModel } from '../model-upload';
 
 /** Test images each peer evaluates on: enough for a stable accuracy, quick on SwiftShader. */
 export const TEST_SAMPLES = 1000;
@@ -53,6 +54,8 @@ export interface WorkerTrainerOptions {
   readonly backend?: BackendName | undefined;
   /** Emulated compute slowdown at start, >= 1. */
   readonly slowdown?: number | undefined;
+  /** The model file this tab created the room with (app/model-upload.ts), if any. */
+  readonly newRoomModel?: NewRoomModel | undefined;
 }
 
 /** The room's optimizer fields as the trainer's optimizer config. */
@@ -84,6 +87,11 @@ export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFact
         model: config.model,
         task: roomTask(config),
         maxParams: config.maxParams,
+        // Its weights only when the room trains that very model.
+        ...(options.newRoomModel?.pretrained &&
+        JSON.stringify(config.task?.model) === JSON.stringify(options.newRoomModel.task.model)
+          ? { pretrained: options.newRoomModel.pretrained }
+          : {}),
         optimizer: optimizerFor(config),
         ...(options.backend === undefined ? {} : { backend: options.backend }),
         ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),

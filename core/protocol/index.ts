@@ -109,5 +109,7 @@ export {
   type TaskModel,
   TaskModelSchema,
   TaskSchema,
+  taskForModel,
+  topologyInputShape,
 } from './task';
 export { isSupportedProtocol, PROTOCOL_VERSION, ProtocolVersionSchema } from './version';

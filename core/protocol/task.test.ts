@@ -1,6 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseRoomConfig, roomTask } from './room-config';
-import { BUILTIN_MODELS, builtinTask, MAX_TASK_BYTES, parseTask, type Task } from './task';
+import {
+  BUILTIN_MODELS,
+  builtinTask,
+  MAX_TASK_BYTES,
+  parseTask,
+  type Task,
+  taskForModel,
+  topologyInputShape,
+} from './task';
 
 const custom: Task = {
   name: 'tiny',
@@ -105,5 +114,33 @@ describe('tasks in room configs', () => {
       expect(r.ok, JSON.stringify(input)).toBe(false);
       if (!r.ok) expect(r.error.message).toMatch(why);
     }
+  });
+});
+
+describe('tasks from a model file', () => {
+  it('read the input shape of a Sequential and of a functional topology', () => {
+    const keras = JSON.parse(
+      readFileSync(new URL('../../worker/fixtures/keras-cnn.model.json', import.meta.url), 'utf8'),
+    ).modelTopology.model_config;
+    expect(topologyInputShape(keras)).toEqual([28, 28, 1]);
+    const functional = {
+      class_name: 'Functional',
+      config: {
+        input_layers: [['features', 0, 0]],
+        layers: [
+          { class_name: 'Dense', config: { name: 'd' } },
+          { class_name: 'InputLayer', config: { name: 'features', batch_input_shape: [null, 12] } },
+        ],
+      },
+    };
+    expect(topologyInputShape(functional)).toEqual([12]);
+    expect(topologyInputShape({ config: { layers: [{ config: {} }] } })).toBeUndefined();
+    expect(
+      topologyInputShape({ config: { layers: [{ config: { batch_input_shape: [null, -1] } }] } }),
+    ).toBeUndefined();
+    const t = taskForModel('f', functional, [12], 'mnist', true);
+    expect(t.input).toEqual({ kind: 'features', count: 12 });
+    expect(t.model).toEqual({ kind: 'layers', topology: functional, pretrained: true });
+    expect(parseTask(t).ok).toBe(true);
   });
 });

@@ -160,3 +160,59 @@ export const builtinTask = (model: BuiltinModelName, dataset: TaskDatasetName): 
   model: { kind: 'builtin', name: model },
   data: { kind: 'dataset', name: dataset },
 });
+
+/**
+ * The task of a room created from a model file on a room dataset: the input follows the
+ * model's input shape ([h, w, c] an image scaled to [0, 1], [n] n features), the labels are
+ * the dataset's.
+ */
+export function taskForModel(
+  name: string,
+  topology: Record<string, unknown>,
+  inputShape: readonly number[],
+  dataset: TaskDatasetName,
+  pretrained: boolean,
+): Task {
+  const input: Task['input'] =
+    inputShape.length === 3 && (inputShape[2] === 1 || inputShape[2] === 3)
+      ? {
+          kind: 'image',
+          height: inputShape[0]!,
+          width: inputShape[1]!,
+          channels: inputShape[2] as 1 | 3,
+          scale: 'unit',
+        }
+      : { kind: 'features', count: inputShape.reduce((a, b) => a * b, 1) };
+  return {
+    name,
+    input,
+    labels: [...datasetLabels(dataset)],
+    model: { kind: 'layers', topology, ...(pretrained ? { pretrained: true } : {}) },
+    data: { kind: 'dataset', name: dataset },
+  };
+}
+
+/**
+ * The input shape (without the batch dimension) a Layers topology declares: the first
+ * layer's batch_input_shape in a Sequential, the input layer's in a functional model.
+ * Undefined when it declares none (tfjs could not build it either).
+ */
+export function topologyInputShape(topology: Record<string, unknown>): number[] | undefined {
+  const config = topology.config as Record<string, unknown> | unknown[] | undefined;
+  const layers = (Array.isArray(config) ? config : config?.layers) as unknown;
+  if (!Array.isArray(layers)) return undefined;
+  type LayerJson = { class_name?: unknown; config?: Record<string, unknown> };
+  const all = layers as LayerJson[];
+  let layer: LayerJson | undefined = all[0];
+  const inputs = Array.isArray(config) ? undefined : config?.input_layers;
+  if (Array.isArray(inputs) && Array.isArray(inputs[0])) {
+    const name = (inputs[0] as unknown[])[0];
+    layer = all.find((l) => l.config?.name === name) ?? layer;
+  }
+  const shape = layer?.config?.batch_input_shape ?? layer?.config?.batchInputShape;
+  if (!Array.isArray(shape) || shape.length < 2) return undefined;
+  const dims = shape.slice(1);
+  return dims.every((d) => Number.isInteger(d) && (d as number) > 0)
+    ? (dims as number[])
+    : undefined;
+}

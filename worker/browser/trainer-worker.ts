@@ -16,6 +16,7 @@ import {
   type EvalResult,
   type StepResult,
   type Trainer,
+  type TrainerConfig,
   TrainerError,
   type TrainerInfo,
 } from '../trainer';
@@ -38,6 +39,8 @@ export interface WorkerInitOptions extends ShardSpec {
   readonly task?: Task;
   /** The room's limit on trainable parameters. */
   readonly maxParams?: number;
+  /** A pretrained start (TrainerConfig.pretrained). */
+  readonly pretrained?: TrainerConfig['pretrained'];
   readonly optimizer: OptimizerConfig;
   /** Force one backend; a forced backend that cannot start fails init (no fallback). */
   readonly backend?: BackendName;
@@ -123,6 +126,7 @@ const api = {
           model: o.model,
           ...(o.task === undefined ? {} : { task: o.task }),
           ...(o.maxParams === undefined ? {} : { maxParams: o.maxParams }),
+          ...(o.pretrained === undefined ? {} : { pretrained: o.pretrained }),
           seed: o.seed,
           peerIndex: o.peerIndex,
           optimizer: o.optimizer,

@@ -1,0 +1,210 @@
+// A room from a person's own model: the test writes a small conv net's model.json with plain
+// tfjs (a model the project does not ship), a kiosk creates the room from it (--model, with
+// its weights: a pretrained start) and a Chromium tab joins; together they train it past 85%
+// on MNIST. The tab's Export and the kiosk's --export-dir, loaded in a fresh Node process with
+// plain tf.loadLayersModel, reproduce the accuracy each peer reported to within 0.5%. The
+// kiosk restarted on its state dir resumes the custom model; a room of another model refuses
+// that checkpoint (kept aside) and starts fresh.
+
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { type KioskProcess, lastLine, spawnKiosk } from '../kiosk/test-support';
+import { expect, test } from './fixtures';
+import { allTraining, newRoom, START_MS, tabUrl } from './mesh-helpers';
+
+const kiosks: KioskProcess[] = [];
+const dirs: string[] = [];
+
+test.afterEach(async () => {
+  for (const k of kiosks) if (k.process.exitCode === null) k.process.kill('SIGKILL');
+  await Promise.all(kiosks.map((k) => k.exited));
+  kiosks.length = 0;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'dlion-model-'));
+  dirs.push(d);
+  return d;
+};
+
+/** A small conv net, saved as tf.LayersModel.save writes it: model.json and weights.bin. */
+async function writeModel(dir: string): Promise<string> {
+  await tf.setBackend('cpu');
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const data = new Uint8Array(new tf.io.CompositeArrayBuffer(a.weightData!).slice());
+      writeFileSync(join(dir, 'weights.bin'), data);
+      const json = {
+        format: 'layers-model',
+        generatedBy: 'the test',
+        convertedBy: null,
+        modelTopology: a.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+      };
+      writeFileSync(join(dir, 'small-cnn.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  model.dispose();
+  return join(dir, 'small-cnn.json');
+}
+
+/** Accuracy of an exported model in a fresh Node process, with plain tfjs. */
+async function verify(
+  dir: string,
+  samples: number,
+): Promise<{ accuracy: number; samples: number }> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'playwright/support/verify-export.ts', dir, String(samples)],
+    { timeout: 120_000 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { accuracy: number; samples: number };
+}
+
+function startKiosk(args: readonly string[]): KioskProcess {
+  const k = spawnKiosk([...args, '--backend', 'cpu', '--progress-every', '10']);
+  kiosks.push(k);
+  return k;
+}
+
+test("a kiosk and a tab train a person's model.json past 85%; both exports reproduce it", async ({
+  peers,
+  startMeshServer,
+}) => {
+  test.setTimeout(540_000);
+  const server = await startMeshServer();
+  const room = newRoom('model');
+  const modelFile = await writeModel(tempDir());
+  const stateDir = tempDir();
+  const kioskExport = tempDir();
+  const kioskArgs = [
+    '--server',
+    server.url,
+    '--room',
+    room,
+    '--name',
+    'kiosk-m',
+    '--model',
+    modelFile,
+    '--state-dir',
+    stateDir,
+    '--export-dir',
+    kioskExport,
+    '--checkpoint-every',
+    '20',
+  ];
+  const kiosk = startKiosk(kioskArgs);
+  await expect
+    .poll(() => lastLine(kiosk, 'joined')?.model ?? lastLine(kiosk, 'exit')?.code, {
+      timeout: START_MS,
+    })
+    .toBe('custom');
+  expect(lastLine(kiosk, 'model')?.start).toBe('pretrained weights');
+
+  const [page] = await peers(1);
+  await page!.goto(tabUrl(server, room, 'tab-m', { testEverySec: '4' }));
+  await allTraining([page!]);
+  // The tab built the room's model: the same parameter count as the kiosk's.
+  await expect
+    .poll(
+      () =>
+        page!.evaluate(() => {
+          const evals = globalThis.__dlion?.testEvaluations() ?? [];
+          return evals.at(-1)?.accuracy ?? 0;
+        }),
+      { message: 'the tab passes 85% test accuracy', timeout: 300_000, intervals: [2000] },
+    )
+    .toBeGreaterThan(0.85);
+
+  // The tab's export: three downloads, and the accuracy of exactly those weights.
+  const tabExport = tempDir();
+  const downloads: Promise<void>[] = [];
+  const names: string[] = [];
+  page!.on('download', (d) => {
+    names.push(d.suggestedFilename());
+    downloads.push(d.saveAs(join(tabExport, d.suggestedFilename())));
+  });
+  await page!.getByTestId('export-model').click();
+  const note = page!.getByTestId('model-export-note');
+  await expect(note).toHaveAttribute('data-accuracy', /^0\.\d+/, { timeout: 60_000 });
+  await expect.poll(() => names.length, { timeout: 30_000 }).toBe(3);
+  await Promise.all(downloads);
+  expect(names.sort()).toEqual(['model.json', 'task.json', 'weights.bin']);
+  const tabReported = Number(await note.getAttribute('data-accuracy'));
+  const tabSamples = Number(await note.getAttribute('data-samples'));
+  expect(tabReported).toBeGreaterThan(0.85);
+  const task = JSON.parse(readFileSync(join(tabExport, 'task.json'), 'utf8'));
+  expect(task.model.kind).toBe('layers');
+  expect(task.input).toEqual({ kind: 'image', height: 28, width: 28, channels: 1, scale: 'unit' });
+  const tabLoaded = await verify(tabExport, tabSamples);
+  expect(tabLoaded.samples).toBe(tabSamples);
+  expect(Math.abs(tabLoaded.accuracy - tabReported)).toBeLessThanOrEqual(0.005);
+
+  // The kiosk leaves: its last export, with the accuracy it reported for those weights.
+  kiosk.process.kill('SIGTERM');
+  expect(await kiosk.exited).toBe(0);
+  const exported = lastLine(kiosk, 'export');
+  expect(exported?.why).toBe('leave');
+  const kioskReported = Number(exported?.testAccuracy);
+  expect(kioskReported).toBeGreaterThan(0.85);
+  const kioskLoaded = await verify(kioskExport, Number(exported?.testSamples));
+  expect(Math.abs(kioskLoaded.accuracy - kioskReported)).toBeLessThanOrEqual(0.005);
+  test.info().annotations.push({
+    type: 'measured',
+    description: `tab: reported ${tabReported}, loaded ${tabLoaded.accuracy} (${tabSamples} images); kiosk: reported ${kioskReported}, loaded ${kioskLoaded.accuracy}`,
+  });
+  const stoppedAt = Number(lastLine(kiosk, 'exit')?.step);
+
+  // Restarted on its state dir, into the room the tab keeps: it resumes the custom model.
+  const again = startKiosk(kioskArgs);
+  await expect
+    .poll(
+      () =>
+        again.lines.find((l) => l.message === 'resumed from checkpoint')?.step ??
+        lastLine(again, 'exit')?.code ??
+        -1,
+      {
+        timeout: START_MS,
+      },
+    )
+    .toBeGreaterThanOrEqual(stoppedAt - 20);
+  again.process.kill('SIGTERM');
+  expect(await again.exited).toBe(0);
+  await page!.close();
+
+  // The same name and state dir in the room recreated with the built-in mlp: the custom
+  // model's checkpoint is refused, kept aside, and the kiosk starts fresh.
+  mkdirSync(stateDir, { recursive: true });
+  const other = startKiosk([
+    '--server',
+    server.url,
+    '--room',
+    room,
+    '--name',
+    'kiosk-m',
+    '--state-dir',
+    stateDir,
+    '--config',
+    '{"model":"mlp"}',
+    '--max-steps',
+    '3',
+  ]);
+  expect(await other.exited).toBe(0);
+  expect(lastLine(other, 'joined')?.model).toBe('mlp');
+  const fresh = other.lines.find((l) => l.message === 'starting fresh');
+  expect(String(fresh?.reason)).toMatch(/refused|fingerprint|foreign/);
+});
