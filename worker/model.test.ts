@@ -283,7 +283,9 @@ describe('the export', () => {
       writeParams(m, initParams(m, 5));
       const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 9);
       // A training pass moves BatchNorm's moving statistics off their initial values.
-      tf.tidy(() => m.model.apply(x, { training: true }));
+      tf.tidy(() => {
+        m.model.apply(x, { training: true });
+      });
       const files = exportModel(m.model, task);
       expect(JSON.parse(files['task.json'])).toEqual(task);
       const json = JSON.parse(files['model.json']) as tf.io.ModelJSON;
@@ -295,11 +297,13 @@ describe('the export', () => {
           weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer,
         }),
       );
-      const a = (m.model.predict(x) as tf.Tensor).dataSync();
-      const b = (loaded.predict(x) as tf.Tensor).dataSync();
+      const a = (m.model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+      const b = (loaded.predict(x) as tf.Tensor).dataSync() as Float32Array;
       expect(Array.from(b)).toEqual(Array.from(a));
       // The exported model outputs probabilities: each row sums to 1.
-      expect(Math.abs(b.slice(0, 10).reduce((s, v) => s + v, 0) - 1)).toBeLessThan(1e-5);
+      expect(Math.abs(Array.from(b.slice(0, 10)).reduce((s, v) => s + v, 0) - 1)).toBeLessThan(
+        1e-5,
+      );
       loaded.dispose();
       disposeModel(m);
       x.dispose();
