@@ -123,7 +123,8 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
     .poll(
       () =>
         page!.evaluate(() => {
-          const evals = globalThis.__dlion?.testEvaluations() ?? [];
+          type Handle = { testEvaluations(): readonly { accuracy: number }[] };
+          const evals = (globalThis as { __dlion?: Handle }).__dlion?.testEvaluations() ?? [];
           return evals.at(-1)?.accuracy ?? 0;
         }),
       { message: 'the tab passes 85% test accuracy', timeout: 300_000, intervals: [2000] },
