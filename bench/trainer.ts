@@ -6,6 +6,7 @@
  *   npm run bench:trainer                # every model
  *   npm run bench:trainer -- --quick     # mlp only, fewer steps
  *   npm run bench:trainer -- --json out.json
+ *   npm run bench:trainer -- --runtime node --models mlp,cnn   # a subset
  */
 
 import { writeFileSync } from 'node:fs';
@@ -24,10 +25,23 @@ import type { OptimizerConfig } from '../worker/optimizer';
 import { createTrainer } from '../worker/trainer';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    runtime: { type: 'string', default: 'all' },
+    models: { type: 'string' },
+  },
 });
 
-const MODELS: readonly ModelName[] = args.quick ? ['mlp'] : ['mlp', 'cnn', 'cnn-large'];
+const ALL_MODELS: readonly ModelName[] = ['mlp', 'cnn', 'cnn-large', 'cnn-res', 'tabular-mlp'];
+const MODELS: readonly ModelName[] = args.models
+  ? (args.models.split(',') as ModelName[]).filter((m) => ALL_MODELS.includes(m))
+  : args.quick
+    ? ['mlp']
+    : ALL_MODELS;
+if (!['all', 'node', 'chromium'].includes(args.runtime ?? 'all')) {
+  throw new Error(`--runtime must be all, node or chromium, got ${args.runtime}`);
+}
 const BATCHES = [32, 128] as const;
 const BROWSER_BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'cpu'];
 const NODE_BACKENDS: readonly BackendName[] = ['cpu', 'webgpu'];
@@ -219,8 +233,8 @@ const dawnAdapter =
   dawnReason === undefined
     ? `no GPU (Dawn's WebGPU adapter: ${dawnAdapterName()})`
     : `no GPU (no Dawn WebGPU adapter: ${dawnReason})`;
-const chromiumVersion = await benchChromium(rows);
-await benchNode(rows);
+const chromiumVersion = args.runtime === 'node' ? 'not run' : await benchChromium(rows);
+if (args.runtime !== 'chromium') await benchNode(rows);
 
 const order = (r: Row) =>
   MODELS.indexOf(r.model) * 100 +

@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_ROOM_CONFIG, parseRoomConfig, type TaskDatasetName } from '../core';
-import { createPeer, type MeshEvent, type MeshTrainer, type TrainerRequest } from '../mesh';
+import { createPeer, type MeshEvent, type MeshTrainer } from '../mesh';
 import {
   nodeCheckpointKey,
   nodeClock,
@@ -113,15 +113,18 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
     ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
   };
-  /** Pretrained weights only for the room that trains this very model. */
-  const threadTrainer = (request: TrainerRequest) => {
-    const ours =
-      source?.initialWeights !== undefined &&
-      JSON.stringify(request.config.task?.model) === JSON.stringify(source.task.model);
-    return threadTrainerFactory(
-      ours ? { ...threadOptions, initialWeights: source!.initialWeights! } : threadOptions,
-    )(request);
-  };
+  // Pretrained weights: the service uses them only for the room that trains this very model.
+  const threadTrainer = threadTrainerFactory(
+    source?.initialWeights === undefined
+      ? threadOptions
+      : {
+          ...threadOptions,
+          pretrained: {
+            task: source.task,
+            weights: { kind: 'all', values: source.initialWeights },
+          },
+        },
+  );
   let liveTrainer: MeshTrainer | undefined;
   let lastStep = 0;
   /** Evaluates on the test split and writes the model to --export-dir; never throws. */

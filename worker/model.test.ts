@@ -16,7 +16,7 @@ import {
   writeParams,
 } from './model';
 import { loadModel, readModelJson } from './model-files';
-import { convFilterGradient, installConvFilterGradient } from './ops';
+import { installConvFilterGradient } from './ops';
 
 const LIMITS = { maxParams: 4_000_000 };
 const FIXTURE = readFileSync(new URL('./fixtures/keras-cnn.model.json', import.meta.url), 'utf8');
@@ -172,8 +172,8 @@ describe('models a task cannot train are refused, naming the field', () => {
   });
 });
 
-describe('the registered Conv2D filter gradient', () => {
-  it('matches tfjs on the cpu backend for valid and same padding', () => {
+describe('the registered Conv2DBackpropFilter kernel', () => {
+  it("matches tfjs' own kernel on the cpu backend, through conv2d and fused conv2d gradients", () => {
     type Shape4 = [number, number, number, number];
     const cases: { x: Shape4; w: Shape4; pad: 'valid' | 'same' }[] = [
       { x: [2, 9, 9, 1], w: [5, 5, 1, 3], pad: 'valid' },
@@ -181,32 +181,53 @@ describe('the registered Conv2D filter gradient', () => {
       { x: [2, 8, 8, 2], w: [5, 5, 2, 3], pad: 'same' },
       { x: [2, 7, 6, 3], w: [2, 4, 3, 2], pad: 'same' },
     ];
-    for (const c of cases) {
+    const gradients = (
+      c: (typeof cases)[number],
+      dy: tf.Tensor,
+      x: tf.Tensor4D,
+      w: tf.Tensor4D,
+    ) => {
+      const plain = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), dy)),
+      )([x, w])[1]!;
+      const fused = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            tf.fused.conv2d({
+              x: a as tf.Tensor4D,
+              filter: b as tf.Tensor4D,
+              strides: 1,
+              pad: c.pad,
+            }),
+            dy,
+          ),
+        ),
+      )([x, w])[1]!;
+      return [plain, fused];
+    };
+    const rel = (p: tf.Tensor, q: tf.Tensor) =>
+      tf.max(tf.abs(tf.sub(p, q))).dataSync()[0]! /
+      Math.max(1e-6, tf.max(tf.abs(p)).dataSync()[0]!);
+    const seen = cases.map((c) =>
       tf.tidy(() => {
         const x = tf.randomNormal(c.x, 0, 1, 'float32', 3) as tf.Tensor4D;
         const w = tf.randomNormal(c.w, 0, 1, 'float32', 4) as tf.Tensor4D;
-        const y = tf.conv2d(x, w, 1, c.pad);
-        const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 5) as tf.Tensor4D;
-        // tfjs' own kernel, before and after the registration, against ours.
-        const reference = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
-          strides: 1,
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          dimRoundingMode: undefined,
-          filterShape: c.w,
-        } as never) as tf.Tensor;
-        const ours = convFilterGradient(x, dy, c.w, c.pad);
-        installConvFilterGradient();
-        const [, viaGrads] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), dy)),
-        )([x, w]);
-        const rel = (p: tf.Tensor, q: tf.Tensor) =>
-          tf.max(tf.abs(tf.sub(p, q))).dataSync()[0]! /
-          Math.max(1e-6, tf.max(tf.abs(p)).dataSync()[0]!);
-        expect(rel(reference, ours)).toBeLessThan(1e-5);
-        expect(rel(reference, viaGrads!)).toBeLessThan(1e-5);
+        const dy = tf.randomNormal(tf.conv2d(x, w, 1, c.pad).shape, 0, 1, 'float32', 5);
+        return { c, x, w, dy, before: gradients(c, dy, x, w) };
+      }),
+    );
+    installConvFilterGradient();
+    const profiled: string[] = [];
+    for (const { c, x, w, dy, before } of seen) {
+      tf.tidy(() => {
+        const after = gradients(c, dy, x, w);
+        expect(rel(before[0]!, after[0]!)).toBeLessThan(1e-5);
+        expect(rel(before[1]!, after[1]!)).toBeLessThan(1e-5);
       });
+      profiled.push(c.pad);
     }
+    expect(profiled).toHaveLength(cases.length);
+    tf.dispose(seen.flatMap((s) => [s.x, s.w, s.dy, ...s.before]));
   });
 });
 

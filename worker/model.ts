@@ -153,7 +153,8 @@ export function builtinLayersModel(
     }
     case 'cnn-res': {
       // A small modern CNN: a residual block and a depthwise-separable block, each with
-      // batch normalisation, then global average pooling (about 7k parameters).
+      // batch normalisation, then global average pooling (1 690 parameters: narrow, so that a
+      // CPU-only kiosk trains it at a few steps per second).
       const bnRelu = (n: string, x: tf.SymbolicTensor) =>
         apply(
           tf.layers.activation({ activation: 'relu', name: `${n}_relu` }),
@@ -161,15 +162,15 @@ export function builtinLayersModel(
         );
       let x = bnRelu(
         'stem',
-        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'stem_conv' }), asImage(inp)),
+        apply(tf.layers.conv2d({ ...CONV, filters: 8, name: 'stem_conv' }), asImage(inp)),
       );
       let r = bnRelu(
         'res1a',
-        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'res1a_conv' }), x),
+        apply(tf.layers.conv2d({ ...CONV, filters: 8, name: 'res1a_conv' }), x),
       );
       r = apply(
         tf.layers.batchNormalization({ name: 'res1b_bn' }),
-        apply(tf.layers.conv2d({ ...CONV, filters: 16, name: 'res1b_conv' }), r),
+        apply(tf.layers.conv2d({ ...CONV, filters: 8, name: 'res1b_conv' }), r),
       );
       x = apply(
         tf.layers.activation({ activation: 'relu', name: 'res1_relu' }),
@@ -190,7 +191,7 @@ export function builtinLayersModel(
       );
       x = bnRelu(
         'sep1_pw',
-        apply(tf.layers.conv2d({ filters: 32, kernelSize: 1, useBias: false, name: 'sep1_pw' }), x),
+        apply(tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false, name: 'sep1_pw' }), x),
       );
       x = pool('pool2', x);
       out = head(apply(tf.layers.globalAveragePooling2d({ name: 'gap' }), x));

@@ -52,7 +52,7 @@ export interface LiveOptions {
 const JOIN_DEADLINE_S = 240;
 const TICK_MS = 250;
 const PROGRESS_EVERY_MS = 10_000;
-/** The test images a tab evaluates on: app/adapters/worker-trainer.ts's TEST_SAMPLES. */
+/** The test images a tab evaluates on: worker/browser/start.ts's BROWSER_TEST_SAMPLES. */
 const TAB_TEST_SAMPLES = 1000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -24,8 +24,8 @@ export {
   type NodeTrainerOptions,
   nodeCheckpointKey,
   nodeTrainerFactory,
-  optimizerFromConfig,
+  type ThreadTrainerOptions,
+  threadTrainerFactory,
 } from './trainer';
-export { type ThreadTrainerOptions, threadTrainerFactory } from './trainer-thread';
 export { createVirtualClock, type VirtualClock } from './virtual-clock';
 export { NodeWebSocket } from './websocket';

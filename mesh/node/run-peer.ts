@@ -25,7 +25,7 @@ import {
 import { nodeClock } from './clock';
 import { nodeRtcConnector } from './rtc';
 import { nodeSignaling } from './signaling';
-import { threadTrainerFactory } from './trainer-thread';
+import { threadTrainerFactory } from './trainer';
 
 const { values } = parseArgs({
   options: {

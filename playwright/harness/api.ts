@@ -5,10 +5,10 @@
  */
 
 import type { DatasetName, ModelName, Sharding } from '../../core';
+import type { ServiceInfo, ServiceResult as WorkerResult } from '../../worker';
 import type { BackendName } from '../../worker/backend';
-import type { WorkerResult } from '../../worker/browser';
 import type { OptimizerConfig } from '../../worker/optimizer';
-import type { EvalResult, TrainerInfo } from '../../worker/trainer';
+import type { EvalResult } from '../../worker/trainer';
 
 export interface HarnessRunOptions {
   readonly model: ModelName;
@@ -45,7 +45,7 @@ export interface HarnessStep {
 }
 
 export interface HarnessRunReport {
-  readonly info: TrainerInfo;
+  readonly info: ServiceInfo;
   /** Data download and trainer start-up (backend, model). */
   readonly initMs: number;
   readonly warmup: readonly HarnessStep[];

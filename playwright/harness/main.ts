@@ -4,7 +4,9 @@
  */
 
 import * as Comlink from 'comlink';
-import type { PlainError, TrainerWorkerApi, WorkerResult } from '../../worker/browser';
+import { DEFAULT_ROOM_CONFIG, type RoomConfig } from '../../core';
+import type { PlainError, ServiceResult as WorkerResult } from '../../worker';
+import type { TrainerWorkerApi } from '../../worker/browser';
 import type {
   CheckpointProbe,
   CheckpointProbeOptions,
@@ -15,6 +17,19 @@ import type {
 } from './api';
 
 const status = document.getElementById('status');
+
+/** A room config for one trainer: the defaults with the harness's fields. */
+const roomConfig = (fields: Partial<RoomConfig>): RoomConfig => ({
+  ...DEFAULT_ROOM_CONFIG,
+  minBatch: 1,
+  maxBatch: 4096,
+  ...fields,
+});
+
+const optimizerFields = (o: NonNullable<HarnessRunOptions['optimizer']>): Partial<RoomConfig> =>
+  o.kind === 'sgd'
+    ? { optimizer: 'sgd', learningRate: o.learningRate, momentum: o.momentum }
+    : { optimizer: 'adam', learningRate: o.learningRate };
 
 const failed = (error: PlainError): WorkerResult<never> => ({ ok: false, error });
 
@@ -28,17 +43,21 @@ async function run(o: HarnessRunOptions): Promise<WorkerResult<HarnessRunReport>
   const trainer = Comlink.wrap<TrainerWorkerApi>(worker);
   try {
     const t0 = performance.now();
+    const optimizer = o.optimizer ?? { kind: 'sgd', learningRate: 0.1, momentum: 0 };
     const init = await trainer.init({
-      model: o.model,
-      dataset: o.dataset ?? 'mnist',
-      seed: o.seed ?? 1,
-      peerIndex: o.peerIndex ?? 0,
-      peerCount: o.peerCount ?? 3,
-      sharding: o.sharding ?? { kind: 'iid' },
-      validationFraction: o.validationFraction ?? 0.1,
-      optimizer: o.optimizer ?? { kind: 'sgd', learningRate: 0.1, momentum: 0 },
+      config: roomConfig({
+        model: o.model,
+        dataset: o.dataset ?? 'mnist',
+        seed: o.seed ?? 1,
+        maxPeers: o.peerCount ?? 3,
+        sharding: o.sharding ?? { kind: 'iid' },
+        validationFraction: o.validationFraction ?? 0.1,
+        ...optimizerFields(optimizer),
+      }),
+      slot: o.peerIndex ?? 0,
+      room: 'harness',
       testSamples: o.testSamples ?? 500,
-      dataBaseUrl: location.origin,
+      source: { dataBaseUrl: location.origin },
       ...(o.backend === undefined ? {} : { backend: o.backend }),
     });
     if (!init.ok) return init;
@@ -54,7 +73,7 @@ async function run(o: HarnessRunOptions): Promise<WorkerResult<HarnessRunReport>
       const s0 = performance.now();
       const step = await trainer.step(o.batch);
       if (!step.ok) return step;
-      const { gradient, loss, computeMs } = step.value;
+      const { gradient, loss, pureComputeMs: computeMs } = step.value;
       // Train on our own gradient, as a lone peer does; the buffer goes back by transfer.
       const applied = await trainer.apply(
         Comlink.transfer(gradient, [gradient.buffer as ArrayBuffer]),
@@ -116,24 +135,20 @@ async function checkpointProbe(
   const trainer = Comlink.wrap<TrainerWorkerApi>(worker);
   try {
     const init = await trainer.init({
-      model: 'mlp',
-      dataset: 'mnist',
-      seed: 1,
-      peerIndex: 0,
-      peerCount: 3,
-      sharding: { kind: 'iid' },
-      validationFraction: 0.1,
-      optimizer: { kind: 'adam', learningRate: 0.001 },
+      config: roomConfig({ model: 'mlp', maxPeers: 3, optimizer: 'adam', learningRate: 0.001 }),
+      slot: 0,
+      room: o.room,
+      checkpointKey: o.key,
       testSamples: 100,
-      dataBaseUrl: location.origin,
+      source: { dataBaseUrl: location.origin },
       backend: 'cpu',
     });
     if (!init.ok) return init;
     let outcome = 'saved';
     if (mode === 'restore') {
-      const restored = await trainer.restoreCheckpoint({ key: o.key, room: o.room });
+      const restored = await trainer.restoreCheckpoint();
       if (!restored.ok) return restored;
-      outcome = restored.value.kind === 'restored' ? 'restored' : `fresh: ${restored.value.reason}`;
+      outcome = restored.value.restored ? 'restored' : `fresh: ${restored.value.reason}`;
     }
     for (let i = 0; i < o.steps; i++) {
       const step = await trainer.step(16);
@@ -144,7 +159,7 @@ async function checkpointProbe(
       if (!applied.ok) return applied;
     }
     if (mode === 'save') {
-      const saved = await trainer.saveCheckpoint({ key: o.key, room: o.room });
+      const saved = await trainer.saveCheckpoint();
       if (!saved.ok) return saved;
     }
     const [steps, params] = await Promise.all([trainer.steps(), trainer.getParams()]);

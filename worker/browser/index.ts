@@ -1,16 +1,11 @@
 /**
- * Public face of worker/browser: the trainer Worker's API types, the browser data loader and
- * the plain results that cross the Worker boundary. The Worker itself is started from its
- * file: `new Worker(new URL('../worker/browser/trainer-worker.ts', import.meta.url), { type: 'module' })`.
+ * Public face of worker/browser: starting the trainer service in a Web Worker, its host's
+ * source, the Worker's API type (for harnesses that drive it directly) and the browser data
+ * loader.
  */
 
 export { type BrowserDataOptions, browserGunzip, loadBrowserData, shardUrls } from './data';
+export type { BrowserSource } from './host';
+export { BROWSER_TEST_SAMPLES, startWorkerTrainer } from './start';
 // Types only from the Worker entry: importing it as a value would run Comlink.expose here.
-export type { TrainerWorkerApi, WorkerInitOptions } from './trainer-worker';
-export {
-  type PlainError,
-  toPlainError,
-  type WorkerResult,
-  workerErr,
-  workerOk,
-} from './worker-result';
+export type { TrainerWorkerApi } from './trainer-worker';

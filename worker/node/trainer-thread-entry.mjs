@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./trainer-thread-worker.ts');
+await import('./trainer-thread.ts');

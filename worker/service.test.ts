@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ROOM_CONFIG } from '../../core';
-import { optimizerFor } from './worker-trainer';
+import { DEFAULT_ROOM_CONFIG } from '../core';
+import { optimizerFor } from './service';
 
 describe('optimizerFor', () => {
   it('maps the room config to SGD with momentum', () => {
