@@ -10,6 +10,7 @@ const meshProcesses = [
   'mesh/node/attack.test.ts',
   // Kiosk processes against a real server.
   'kiosk/kiosk.test.ts',
+  'kiosk/model.test.ts',
   // Node peers in network namespaces behind kernel-shaped links (root only).
   'mesh/node/netns.test.ts',
   // The benchmark's smoke run trains real models for a few minutes.

@@ -209,3 +209,39 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
   const fresh = other.lines.find((l) => l.message === 'starting fresh');
   expect(String(fresh?.reason)).toMatch(/refused|fingerprint|foreign/);
 });
+
+test("the join form creates a room from a person's model.json and its weights", async ({
+  page,
+  meshServer,
+  request,
+}) => {
+  test.setTimeout(240_000);
+  const dir = tempDir();
+  const modelFile = await writeModel(dir);
+  const room = newRoom('form-model');
+  await page.goto(`${meshServer.url}/`);
+  const form = page.getByTestId('join-form');
+  await form.getByLabel('Room').fill(room);
+  await form.getByLabel('Name').fill('maker');
+  // A file that is not a model first: the form says why and stays.
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, '{"modelTopology": {"class_name": "Sequential", "config": {"layers": []}}}');
+  await page.getByTestId('model-files').setInputFiles([bad]);
+  await form.getByRole('button', { name: 'Join' }).click();
+  await expect(page.getByTestId('model-error')).toContainText('declares no input shape');
+  await page.getByTestId('model-files').setInputFiles([modelFile, join(dir, 'weights.bin')]);
+  await form.getByRole('button', { name: 'Join' }).click();
+  await expect(page).toHaveURL(/model=custom/);
+  await allTraining([page]);
+  const body = (await (await request.get(`${meshServer.url}/api/rooms/${room}`)).json()) as {
+    config: {
+      model: string;
+      task?: { name: string; model: { kind: string; pretrained?: boolean } };
+    };
+  };
+  expect(body.config.model).toBe('custom');
+  expect(body.config.task?.name).toBe('small-cnn');
+  expect(body.config.task?.model).toMatchObject({ kind: 'layers', pretrained: true });
+  await page.getByTestId('leave').click();
+  await expect(page.getByTestId('phase')).toHaveText('closed');
+});

@@ -3,6 +3,9 @@
 // that is only the peer's own shard.
 
 import type { Page } from '@playwright/test';
+import * as tf from '@tensorflow/tfjs';
+import { builtinTask } from '../core';
+import { buildModel, disposeModel, initParams } from '../worker/model';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium';
 import { expect, openHarness, test } from './fixtures';
 import type { HarnessRunOptions, HarnessRunReport } from './harness/api';
@@ -47,6 +50,32 @@ for (const backend of BACKENDS) {
     expect(report.memoryAfter.numTensors).toBe(report.memoryBefore.numTensors);
   });
 }
+
+test('every backend starts a model from the same bits as Node does, batch normalisation included', async ({
+  harnessPage,
+}) => {
+  test.setTimeout(180_000);
+  const hashes: Record<string, number> = {};
+  for (const backend of BACKENDS) {
+    const report = await run(harnessPage, {
+      backend,
+      model: 'cnn-res',
+      batch: 4,
+      steps: 1,
+      seed: 9,
+    });
+    hashes[backend] = report.initialParamsHash;
+  }
+  // The same room seed in Node, on the cpu backend.
+  await tf.setBackend('cpu');
+  const m = await buildModel(builtinTask('cnn-res', 'mnist'), { maxParams: 1e6 });
+  const p = initParams(m, 9);
+  disposeModel(m);
+  const bytes = new Uint8Array(p.buffer);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  expect(hashes).toEqual({ webgpu: h >>> 0, webgl: h >>> 0, cpu: h >>> 0 });
+});
 
 test('refuses a backend that does not exist instead of falling back', async ({ harnessPage }) => {
   const r = await harnessPage.evaluate(() =>

@@ -81,7 +81,7 @@ export const TaskModelSchema = v.variant('kind', [
 ]);
 export type TaskModel = v.InferOutput<typeof TaskModelSchema>;
 
-export const TaskSchema = v.strictObject({
+const TaskFields = v.strictObject({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_TASK_NAME_LENGTH)),
   input: TaskInputSchema,
   labels: v.pipe(
@@ -103,11 +103,25 @@ export const TaskSchema = v.strictObject({
     v.strictObject({ kind: v.literal('dataset'), name: v.picklist(TASK_DATASETS) }),
   ]),
 });
-export type Task = v.InferOutput<typeof TaskSchema>;
-
 /** Values per sample the task's input holds: h x w x c, or the feature count. */
 export const inputSize = (input: TaskInput): number =>
   input.kind === 'image' ? input.height * input.width * input.channels : input.count;
+
+/** The room datasets hold 28 x 28 grey images: 784 values per sample. */
+export const DATASET_INPUT_SIZE = 28 * 28;
+
+export const TaskSchema = v.pipe(
+  TaskFields,
+  v.forward(
+    v.partialCheck(
+      [['input'], ['data']],
+      (t) => inputSize(t.input) === DATASET_INPUT_SIZE,
+      `the room datasets' images are 28 x 28 x 1 (${DATASET_INPUT_SIZE} values): the input must take as many`,
+    ),
+    ['input'],
+  ),
+);
+export type Task = v.InferOutput<typeof TaskSchema>;
 
 /**
  * Validates a task document (an object, or its JSON text), size cap first.

@@ -48,6 +48,8 @@ export interface HarnessRunReport {
   readonly info: ServiceInfo;
   /** Data download and trainer start-up (backend, model). */
   readonly initMs: number;
+  /** FNV-1a of the parameter bytes right after init: the room seed's initialisation. */
+  readonly initialParamsHash: number;
   readonly warmup: readonly HarnessStep[];
   readonly steps: readonly HarnessStep[];
   readonly memoryBefore: { readonly numTensors: number; readonly numBytes: number };

@@ -62,6 +62,8 @@ async function run(o: HarnessRunOptions): Promise<WorkerResult<HarnessRunReport>
     });
     if (!init.ok) return init;
     const initMs = performance.now() - t0;
+    const initial = await trainer.getParams();
+    if (!initial.ok) return initial;
     const memoryBefore = await trainer.memory();
     if (!memoryBefore.ok) return memoryBefore;
     const warmup: HarnessStep[] = [];
@@ -93,6 +95,7 @@ async function run(o: HarnessRunOptions): Promise<WorkerResult<HarnessRunReport>
     const report: HarnessRunReport = {
       info: init.value,
       initMs,
+      initialParamsHash: hashParams(initial.value),
       warmup,
       steps,
       memoryBefore: memoryBefore.value,
