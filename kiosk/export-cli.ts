@@ -111,7 +111,8 @@ async function convert(values: Record<string, string | undefined>): Promise<stri
   await tf.setBackend('cpu');
   let m: Awaited<ReturnType<typeof buildModel>>;
   try {
-    m = await buildModel(task, { maxParams: Math.max(c.params.length, 1) });
+    // No parameter limit here: the fingerprint below is the check that matters.
+    m = await buildModel(task, { maxParams: 1 << 28 });
   } catch (e) {
     throw new ExportError(EXIT.badState, `the task's model: ${(e as Error).message}`);
   }

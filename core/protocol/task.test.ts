@@ -129,18 +129,21 @@ describe('tasks from a model file', () => {
         input_layers: [['features', 0, 0]],
         layers: [
           { class_name: 'Dense', config: { name: 'd' } },
-          { class_name: 'InputLayer', config: { name: 'features', batch_input_shape: [null, 12] } },
+          { class_name: 'InputLayer', config: { name: 'features', batch_input_shape: [null, 784] } },
         ],
       },
     };
-    expect(topologyInputShape(functional)).toEqual([12]);
+    expect(topologyInputShape(functional)).toEqual([784]);
     expect(topologyInputShape({ config: { layers: [{ config: {} }] } })).toBeUndefined();
     expect(
       topologyInputShape({ config: { layers: [{ config: { batch_input_shape: [null, -1] } }] } }),
     ).toBeUndefined();
-    const t = taskForModel('f', functional, [12], 'mnist', true);
-    expect(t.input).toEqual({ kind: 'features', count: 12 });
+    const t = taskForModel('f', functional, [784], 'mnist', true);
+    expect(t.input).toEqual({ kind: 'features', count: 784 });
     expect(t.model).toEqual({ kind: 'layers', topology: functional, pretrained: true });
     expect(parseTask(t).ok).toBe(true);
+    // An input the room dataset's 28 x 28 images cannot feed is refused, naming the input.
+    const r = parseTask(taskForModel('f', functional, [12], 'mnist', false));
+    expect(!r.ok && r.error.message).toMatch(/input: the room datasets' images are 28 x 28 x 1/);
   });
 });
