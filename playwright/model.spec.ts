@@ -104,6 +104,8 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
     stateDir,
     '--export-dir',
     kioskExport,
+    '--export-every',
+    '25',
     '--checkpoint-every',
     '20',
   ];
@@ -129,25 +131,38 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
         }),
       { message: 'the tab passes 85% test accuracy', timeout: 300_000, intervals: [2000] },
     )
-    .toBeGreaterThan(0.85);
+    .toBeGreaterThan(0.86);
 
-  // The tab's export: three downloads, and the accuracy of exactly those weights.
+  // The tab's export: three downloads, and the accuracy of exactly those weights. Accuracy
+  // wobbles by a point from one evaluation to the next: export again until the exported
+  // weights themselves are past 85%.
   const tabExport = tempDir();
-  const downloads: Promise<void>[] = [];
-  const names: string[] = [];
+  const note = page!.getByTestId('model-export-note');
+  let names: string[] = [];
+  let downloads: Promise<void>[] = [];
   page!.on('download', (d) => {
     names.push(d.suggestedFilename());
     downloads.push(d.saveAs(join(tabExport, d.suggestedFilename())));
   });
-  await page!.getByTestId('export-model').click();
-  const note = page!.getByTestId('model-export-note');
-  await expect(note).toHaveAttribute('data-accuracy', /^0\.\d+/, { timeout: 60_000 });
-  await expect.poll(() => names.length, { timeout: 30_000 }).toBe(3);
-  await Promise.all(downloads);
+  let lastStep = '';
+  await expect
+    .poll(
+      async () => {
+        names = [];
+        downloads = [];
+        await page!.getByTestId('export-model').click();
+        await expect(note).not.toHaveAttribute('data-step', lastStep, { timeout: 60_000 });
+        lastStep = (await note.getAttribute('data-step')) ?? '';
+        await expect.poll(() => names.length, { timeout: 30_000 }).toBe(3);
+        await Promise.all(downloads);
+        return Number(await note.getAttribute('data-accuracy'));
+      },
+      { message: "the exported weights' accuracy passes 85%", timeout: 120_000, intervals: [3000] },
+    )
+    .toBeGreaterThan(0.85);
   expect(names.sort()).toEqual(['model.json', 'task.json', 'weights.bin']);
   const tabReported = Number(await note.getAttribute('data-accuracy'));
   const tabSamples = Number(await note.getAttribute('data-samples'));
-  expect(tabReported).toBeGreaterThan(0.85);
   const task = JSON.parse(readFileSync(join(tabExport, 'task.json'), 'utf8'));
   expect(task.model.kind).toBe('layers');
   expect(task.input).toEqual({ kind: 'image', height: 28, width: 28, channels: 1, scale: 'unit' });
@@ -155,7 +170,14 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
   expect(tabLoaded.samples).toBe(tabSamples);
   expect(Math.abs(tabLoaded.accuracy - tabReported)).toBeLessThanOrEqual(0.005);
 
-  // The kiosk leaves: its last export, with the accuracy it reported for those weights.
+  // Every 25 steps the kiosk exports too, with its own test accuracy; once past 86%, it leaves
+  // and writes its last export, with the accuracy it reported for those weights.
+  await expect
+    .poll(() => Number(lastLine(kiosk, 'export')?.testAccuracy ?? 0), {
+      message: "the kiosk's periodic export passes 86%",
+      timeout: 180_000,
+    })
+    .toBeGreaterThan(0.86);
   kiosk.process.kill('SIGTERM');
   expect(await kiosk.exited).toBe(0);
   const exported = lastLine(kiosk, 'export');

@@ -215,7 +215,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
         return fail(
           e instanceof TrainerError || plain.code !== 'unknown'
             ? plain
-            : { ...plain, code: 'start' },
+            : { ...plain, code: 'backend' },
         );
       } finally {
         initialising = false;
