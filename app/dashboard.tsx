@@ -6,6 +6,7 @@
  */
 
 import { createMemo, Show } from 'solid-js';
+import type { RoomConfig } from '../core';
 import { MetricChart } from './charts';
 import { type ControlActions, Controls } from './controls';
 import type { DashboardState } from './dashboard-state';
@@ -18,6 +19,10 @@ import type { JoinParams } from './params';
 import { PeersTable } from './peers-table';
 import { chartData } from './room-view';
 import { StatusBanner } from './status-banner';
+
+/** A built-in model's name, or a room's own model by its task's name. */
+const modelName = (c: RoomConfig | undefined): string =>
+  c === undefined ? '' : c.model === 'custom' ? `${c.task?.name ?? 'custom'} (own model)` : c.model;
 
 /** One labelled value; `value` is the raw number (or text) behind the shown one. */
 function Field(props: {
@@ -67,7 +72,7 @@ function OwnPeerFields(props: { readonly params: JoinParams; readonly state: Das
         value={view().config?.strategy}
         shown={
           view().config
-            ? `${view().config?.strategy} / ${view().config?.model} on ${view().config?.dataset}`
+            ? `${view().config?.strategy} / ${modelName(view().config)} on ${view().config?.dataset}`
             : '–'
         }
       />
@@ -146,7 +151,7 @@ export function Dashboard(props: {
           <p class="note">
             You are <strong>{props.params.name}</strong>
             <Show when={props.state.view.config}>
-              {(c) => ` · ${c().strategy} · ${c().model} on ${c().dataset}`}
+              {(c) => ` · ${c().strategy} · ${modelName(c())} on ${c().dataset}`}
             </Show>
           </p>
         </div>

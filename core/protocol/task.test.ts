@@ -129,7 +129,10 @@ describe('tasks from a model file', () => {
         input_layers: [['features', 0, 0]],
         layers: [
           { class_name: 'Dense', config: { name: 'd' } },
-          { class_name: 'InputLayer', config: { name: 'features', batch_input_shape: [null, 784] } },
+          {
+            class_name: 'InputLayer',
+            config: { name: 'features', batch_input_shape: [null, 784] },
+          },
         ],
       },
     };
