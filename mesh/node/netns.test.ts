@@ -8,7 +8,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createNetnsTopology, type NetnsTopology, netnsUnavailable } from './netns';
 
 const unavailable = netnsUnavailable();
@@ -61,18 +61,14 @@ function estimates(p: Proc): number[] {
   return out;
 }
 
-async function waitUntil(
-  what: string,
-  ok: () => boolean,
-  timeoutMs: number,
-  explain: () => string,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${explain()}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** vi.waitFor on a boolean condition, with what is still missing in the message. */
+const waitUntil = (what: string, ok: () => boolean, timeoutMs: number, explain: () => string) =>
+  vi.waitFor(
+    () => {
+      if (!ok()) throw new Error(`timed out waiting for ${what}\n${explain()}`);
+    },
+    { timeout: timeoutMs, interval: 500 },
+  );
 
 /**
  * Starts the server in the hub and one peer per uplink rate; waits until every peer's last

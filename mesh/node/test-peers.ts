@@ -6,6 +6,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { vi } from 'vitest';
 import { startSignalingServer } from '../../signaling/server';
 
 export interface ApiLink {
@@ -121,27 +122,26 @@ export async function startMesh() {
 }
 
 /**
- * Polls `probe` every `everyMs` until it returns a value that is not undefined, or fails after
- * `timeoutMs` with `explain()` appended to the message. The one wait-for-a-condition helper of
- * the mesh tests: no sleeps as synchronisation.
+ * Waits, with vitest's vi.waitFor, until `probe` returns a value that is not undefined, polling
+ * every `everyMs`; fails after `timeoutMs` with `explain()` appended to the message. The mesh
+ * tests' wait-for-a-condition: no sleeps as synchronisation.
  */
-export async function waitFor<T>(
+export function waitFor<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
   timeoutMs: number,
   everyMs = 250,
   explain?: () => unknown,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) {
+  return vi.waitFor(
+    async () => {
+      const v = await probe();
+      if (v !== undefined) return v;
       const why = explain === undefined ? '' : `: ${String(explain())}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+    },
+    { timeout: timeoutMs, interval: everyMs },
+  );
 }
 
 /** The peers in the API that report a status (a step) and have `links` links each. */
