@@ -180,7 +180,8 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
       await ctx.waitChange(1000);
       continue;
     }
-    s.capacity = await exclusive((tr) => tr.capacity());
+    // The trainer service reports the capacity with the step: no second round trip.
+    s.capacity = result.capacity ?? (await exclusive((tr) => tr.capacity()));
     // computeMs already includes the emulated slowdown: it is the compute time the mesh sees.
     const stepMs = result.computeMs;
     recordStepTime(s.stepTimes, clock.now() - iterationStart);

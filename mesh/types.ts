@@ -66,6 +66,8 @@ export interface MeshStepResult {
   readonly loss: number;
   /** Compute time the mesh sees, ms: pure compute times the emulated slowdown. */
   readonly computeMs: number;
+  /** The trainer's smoothed capacity after this step, when it reports it with the step. */
+  readonly capacity?: number;
 }
 
 export interface MeshEval {

@@ -76,6 +76,8 @@ export interface ServiceStep {
   readonly computeMs: number;
   /** Pure compute, without the slowdown (benchmarks). */
   readonly pureComputeMs: number;
+  /** The smoothed capacity after this step (samples/s): no second round trip to ask. */
+  readonly capacity: number;
 }
 
 export type RestoreReport =
@@ -234,6 +236,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
         loss: s.loss,
         computeMs: s.emulatedMs,
         pureComputeMs: s.computeMs,
+        capacity: trainer?.capacity() ?? 0,
       };
       return Comlink.transfer(ok(value), [s.gradient.buffer as ArrayBuffer]);
     },

@@ -171,7 +171,7 @@ function charged(
       await pay(computeMs);
       const sample = batchSize / (computeMs / 1000);
       capacity = capacity === 0 ? sample : capacity + CAPACITY_ALPHA * (sample - capacity);
-      return { ...r, computeMs };
+      return { ...r, computeMs, capacity };
     },
     async apply(update) {
       const r = await clock.track(inner.apply(update));
