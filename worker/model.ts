@@ -410,7 +410,9 @@ export function initParams(m: TaskModel, seed: number): Float32Array {
   m.model.trainableWeights.forEach((w, i) => {
     const place = m.spec.weights[i]!;
     const fresh = w.read().dataSync() as Float32Array;
-    const constant = fresh.every((x) => x === fresh[0]);
+    // A lone value says nothing about its initialiser: only the usual constants count.
+    const constant =
+      fresh.length > 1 ? fresh.every((x) => x === fresh[0]) : fresh[0] === 0 || fresh[0] === 1;
     const slice = out.subarray(place.offset, place.offset + place.size);
     if (constant) {
       slice.set(fresh);
