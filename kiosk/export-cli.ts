@@ -131,7 +131,7 @@ async function convert(values: Record<string, string | undefined>): Promise<stri
         'dlion export: the checkpoint holds no normalisation statistics: they keep their initial values\n',
       );
     }
-    await writeExport(out, exportModel(m.model, task));
+    await writeExport(out, await exportModel(m.model, task));
     return `${out}: model.json, weights.bin, task.json (task '${task.name}', step ${c.step}, ${c.params.length} parameters)`;
   } finally {
     disposeModel(m);

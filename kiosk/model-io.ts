@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseTask, type Task, type TaskDatasetName, taskForModel } from '../core';
 import type { ModelExportFiles } from '../mesh';
-import { buildModel, disposeModel, readAllWeights } from '../worker/model';
+import { allWeightsSize, buildModel, disposeModel, readWeights } from '../worker/model';
 import { loadModel, readModelJson } from '../worker/model-files';
 import { KioskStateError } from './identity';
 
@@ -67,14 +67,14 @@ export async function readModelSource(
     const built = await buildModel(task, { maxParams });
     let initialWeights: Float32Array | undefined;
     if (read.weights) {
-      const all = loaded.weights.map((w) => w.read().dataSync() as Float32Array);
+      const all = await readWeights(loaded.weights);
       initialWeights = new Float32Array(all.reduce((a, p) => a + p.length, 0));
       let at = 0;
       for (const p of all) {
         initialWeights.set(p, at);
         at += p.length;
       }
-      if (initialWeights.length !== readAllWeights(built).length) {
+      if (initialWeights.length !== allWeightsSize(built)) {
         fail('the weights do not fit the topology');
       }
     }

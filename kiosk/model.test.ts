@@ -59,9 +59,9 @@ const loadExport = async (dir: string) => {
 
 describe('dlion export', () => {
   let trainer: Trainer;
-  const stateDir = () => {
+  const stateDir = async () => {
     const d = tempDir();
-    const snap = trainer.snapshot();
+    const snap = await trainer.snapshot();
     writeFileSync(
       join(d, 'lab.box.0000abcd.dlck'),
       encodeCheckpoint({
@@ -106,7 +106,7 @@ describe('dlion export', () => {
   afterAll(() => trainer.dispose());
 
   it("writes what tf.loadLayersModel loads: the checkpoint's model, statistics included", async () => {
-    const dir = stateDir();
+    const dir = await stateDir();
     // The kiosk keeps the room's task beside its checkpoints; a built-in one is found without.
     writeFileSync(join(dir, STATE_TASK_FILE), JSON.stringify(builtinTask('cnn-res', 'mnist')));
     const out = join(tempDir(), 'export');
@@ -124,7 +124,7 @@ describe('dlion export', () => {
   });
 
   it('refuses a checkpoint of another model, and bad flags', async () => {
-    const dir = stateDir();
+    const dir = await stateDir();
     const task = join(tempDir(), 'task.json');
     writeFileSync(task, JSON.stringify(builtinTask('mlp', 'mnist')));
     const other = await dlionExport([

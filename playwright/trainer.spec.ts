@@ -69,7 +69,7 @@ test('every backend starts a model from the same bits as Node does, batch normal
   // The same room seed in Node, on the cpu backend.
   await tf.setBackend('cpu');
   const m = await buildModel(builtinTask('cnn-res', 'mnist'), { maxParams: 1e6 });
-  const p = initParams(m, 9);
+  const p = await initParams(m, 9);
   disposeModel(m);
   const bytes = new Uint8Array(p.buffer);
   let h = 0x811c9dc5;

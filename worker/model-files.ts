@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as v from 'valibot';
 import { formatIssues, type Task } from '../core';
-import { ModelError } from './model';
+import { ModelError, readWeights } from './model';
 
 /** A model.json is a few kB to a few hundred kB of topology; more is not a model file. */
 export const MAX_MODEL_JSON_BYTES = 4 << 20;
@@ -25,20 +25,23 @@ export type ModelFiles = {
 };
 
 /**
- * The exported files of a model and its task. Synchronous on purpose: the weights are read
- * in one pass, so an update applied meanwhile (the mesh keeps training) cannot mix two
- * steps' weights in one export. The layout is what tf.LayersModel.save writes: the topology
- * of model.toJSON, the weights in `model.weights` order under their original names.
+ * The exported files of a model and its task. The weights are taken in one synchronous pass
+ * (readWeights clones them before reading), so an update applied meanwhile (the mesh keeps
+ * training) cannot mix two steps' weights in one export. The layout is what
+ * tf.LayersModel.save writes: the topology of model.toJSON, the weights in `model.weights`
+ * order under their original names.
  */
-export function exportModel(model: tf.LayersModel, task: Task): ModelFiles {
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const values: Float32Array[] = [];
+export async function exportModel(model: tf.LayersModel, task: Task): Promise<ModelFiles> {
   for (const w of model.weights) {
-    const data = w.read().dataSync();
-    if (!(data instanceof Float32Array)) throw new Error(`weight ${w.originalName} is not float32`);
-    specs.push({ name: w.originalName, shape: w.shape.map((d) => d ?? 1), dtype: 'float32' });
-    values.push(data);
+    if (w.dtype !== 'float32') throw new Error(`weight ${w.originalName} is not float32`);
   }
+  const specs: tf.io.WeightsManifestEntry[] = model.weights.map((w) => ({
+    name: w.originalName,
+    shape: w.shape.map((d) => d ?? 1),
+    dtype: 'float32',
+  }));
+  const topology = model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'];
+  const values = await readWeights(model.weights);
   const weights = new Uint8Array(values.reduce((a, v) => a + v.byteLength, 0));
   let at = 0;
   for (const v of values) {
@@ -49,7 +52,7 @@ export function exportModel(model: tf.LayersModel, task: Task): ModelFiles {
     format: 'layers-model',
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
     convertedBy: 'dlion-mesh',
-    modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'],
+    modelTopology: topology,
     weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
   };
   return {

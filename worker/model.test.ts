@@ -78,17 +78,17 @@ describe('the flat vector', () => {
 
   it('weights -> flat -> weights is the identity, for every built-in and a converted Keras model', async () => {
     for (const [name, m] of await models()) {
-      const p = initParams(m, 3);
+      const p = await initParams(m, 3);
       for (let i = 0; i < p.length; i += 97) p[i] = i / 1e5; // distinct values in every tensor
       writeParams(m, p);
-      expect(bits(readParams(m)).equals(bits(p)), name).toBe(true);
-      const all = readAllWeights(m);
+      expect(bits(await readParams(m)).equals(bits(p)), name).toBe(true);
+      const all = await readAllWeights(m);
       const other = await buildModel(
         name === 'keras fixture' ? await kerasTask() : builtinTask(name as 'mlp', 'mnist'),
         LIMITS,
       );
       writeAllWeights(other, all);
-      expect(bits(readParams(other)).equals(bits(p)), name).toBe(true);
+      expect(bits(await readParams(other)).equals(bits(p)), name).toBe(true);
       disposeModel(m);
       disposeModel(other);
     }
@@ -100,9 +100,9 @@ describe('the flat vector', () => {
         name === 'keras fixture' ? await kerasTask() : builtinTask(name as 'mlp', 'mnist'),
         LIMITS,
       );
-      const a = initParams(m, 7);
-      expect(bits(initParams(again, 7)).equals(bits(a)), name).toBe(true);
-      expect(bits(initParams(m, 8)).equals(bits(a)), name).toBe(false);
+      const a = await initParams(m, 7);
+      expect(bits(await initParams(again, 7)).equals(bits(a)), name).toBe(true);
+      expect(bits(await initParams(m, 8)).equals(bits(a)), name).toBe(false);
       for (const w of m.spec.weights) {
         const slice = a.subarray(w.offset, w.offset + w.size);
         if (w.name.endsWith('bias') || w.name.endsWith('beta'))
@@ -256,7 +256,7 @@ describe('model files', () => {
       LIMITS,
     );
     writeAllWeights(m, new Float32Array(read.weights!.data));
-    const a = readAllWeights(m);
+    const a = await readAllWeights(m);
     const b = new Float32Array(
       loaded.weights.flatMap((w) => [...(w.read().dataSync() as Float32Array)]),
     );
@@ -301,13 +301,13 @@ describe('the export', () => {
     for (const name of ['cnn-res', 'mlp'] as const) {
       const task = builtinTask(name, 'mnist');
       const m = await buildModel(task, LIMITS);
-      writeParams(m, initParams(m, 5));
+      writeParams(m, await initParams(m, 5));
       const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 9);
       // A training pass moves BatchNorm's moving statistics off their initial values.
       tf.tidy(() => {
         m.model.apply(x, { training: true });
       });
-      const files = exportModel(m.model, task);
+      const files = await exportModel(m.model, task);
       expect(JSON.parse(files['task.json'])).toEqual(task);
       const json = JSON.parse(files['model.json']) as tf.io.ModelJSON;
       const w = files['weights.bin'];

@@ -392,6 +392,40 @@ export function disposeModel(m: TaskModel): void {
   m.model.dispose();
 }
 
+/**
+ * The values of `weights`, read without blocking: synchronous reads of GPU-resident data go
+ * through a canvas on the webgpu backend, which Node (Dawn) does not have. The clones are
+ * taken at once, so a write that lands while the reads are pending cannot mix two states.
+ */
+export async function readWeights(weights: readonly tf.LayerVariable[]): Promise<Float32Array[]> {
+  const clones = weights.map((w) => tf.clone(w.read()));
+  try {
+    return (await Promise.all(clones.map((c) => c.data()))) as Float32Array[];
+  } finally {
+    tf.dispose(clones);
+  }
+}
+
+const concat = (parts: readonly Float32Array[]): Float32Array => {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
+const sizeOf = (w: tf.LayerVariable): number => w.shape.reduce((s: number, d) => s * (d ?? 1), 1);
+
+/** Values in the model's non-trainable weights (its local state). */
+export const localStateSize = (m: TaskModel): number =>
+  m.model.nonTrainableWeights.reduce((a, w) => a + sizeOf(w), 0);
+
+/** Values in all of the model's weights. */
+export const allWeightsSize = (m: TaskModel): number =>
+  m.model.weights.reduce((a, w) => a + sizeOf(w), 0);
+
 /** Fan-in and fan-out as Keras computes them for Glorot initialisation. */
 export function fans(shape: readonly number[]): [number, number] {
   if (shape.length === 0) return [1, 1];
@@ -404,12 +438,13 @@ export function fans(shape: readonly number[]): [number, number] {
  * The seeded initial trainable vector (see the module header), from a freshly built model:
  * constant-initialised weights keep their constants.
  */
-export function initParams(m: TaskModel, seed: number): Float32Array {
+export async function initParams(m: TaskModel, seed: number): Promise<Float32Array> {
   const rand = mulberry32((seed ^ m.spec.fingerprint) >>> 0);
   const out = new Float32Array(m.spec.paramCount);
-  m.model.trainableWeights.forEach((w, i) => {
+  const values = await readWeights(m.model.trainableWeights);
+  m.model.trainableWeights.forEach((_, i) => {
     const place = m.spec.weights[i]!;
-    const fresh = w.read().dataSync() as Float32Array;
+    const fresh = values[i]!;
     // A lone value says nothing about its initialiser: only the usual constants count.
     const constant =
       fresh.length > 1 ? fresh.every((x) => x === fresh[0]) : fresh[0] === 0 || fresh[0] === 1;
@@ -426,12 +461,8 @@ export function initParams(m: TaskModel, seed: number): Float32Array {
 }
 
 /** The trainable weights as one flat vector (a copy, in exchange order). */
-export function readParams(m: TaskModel): Float32Array {
-  const out = new Float32Array(m.spec.paramCount);
-  m.model.trainableWeights.forEach((w, i) => {
-    out.set(w.read().dataSync() as Float32Array, m.spec.weights[i]!.offset);
-  });
-  return out;
+export async function readParams(m: TaskModel): Promise<Float32Array> {
+  return concat(await readWeights(m.model.trainableWeights));
 }
 
 /** Writes a flat vector into the trainable weights; the caller checked its length. */
@@ -445,15 +476,8 @@ export function writeParams(m: TaskModel, flat: Float32Array): void {
 }
 
 /** Every weight (trainable and not), in `model.weights` order: a pretrained start. */
-export function readAllWeights(m: TaskModel): Float32Array {
-  const parts = m.model.weights.map((w) => w.read().dataSync() as Float32Array);
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+export async function readAllWeights(m: TaskModel): Promise<Float32Array> {
+  return concat(await readWeights(m.model.weights));
 }
 
 /** The inverse of readAllWeights; a vector of another length is refused. */
@@ -478,15 +502,8 @@ export function writeAllWeights(m: TaskModel, all: Float32Array): void {
 }
 
 /** The non-trainable weights (kept local, see the module header) as one vector. */
-export function readLocalState(m: TaskModel): Float32Array {
-  const parts = m.model.nonTrainableWeights.map((w) => w.read().dataSync() as Float32Array);
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+export async function readLocalState(m: TaskModel): Promise<Float32Array> {
+  return concat(await readWeights(m.model.nonTrainableWeights));
 }
 
 /** The inverse of readLocalState; the caller checked the length. */

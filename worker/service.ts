@@ -279,7 +279,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
           room: init.room,
           dataset: init.config.dataset,
           metrics: [],
-          ...t.snapshot(),
+          ...(await t.snapshot()),
         });
         await store.save(init.checkpointKey, bytes);
         return { bytes: bytes.length };
@@ -316,6 +316,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
     /** The model in the TF.js Layers format, with its task; the weights are transferred. */
     async exportModel(): Promise<ServiceResult<ModelFiles>> {
       const r = await live((t) => exportModel(t.layersModel(), t.task));
+      // (exportModel reads the weights asynchronously; the result is whole, see its header.)
       return r.ok ? Comlink.transfer(r, [r.value['weights.bin'].buffer as ArrayBuffer]) : r;
     },
 

@@ -26,6 +26,7 @@ import {
   buildModel,
   disposeModel,
   initParams,
+  localStateSize,
   ModelError,
   type ModelSpec,
   readLocalState,
@@ -177,8 +178,8 @@ export interface Trainer {
   /** Steps computed so far. */
   steps(): number;
   optimizerState(): OptimizerState;
-  /** The state a checkpoint stores: step, parameters, optimizer buffers (copies). */
-  snapshot(): TrainerSnapshot;
+  /** The state a checkpoint stores: step, parameters, optimizer buffers, local state (copies). */
+  snapshot(): Promise<TrainerSnapshot>;
   /**
    * Resumes from a decoded checkpoint. All or nothing: everything is checked before anything
    * changes, so a refused checkpoint leaves the trainer as it was (a fresh start).
@@ -233,9 +234,9 @@ export async function createTrainer(
       throw new TrainerError('bad-model', e instanceof Error ? e.message : String(e));
     }
   } else {
-    writeParams(built, initParams(built, config.seed));
+    writeParams(built, await initParams(built, config.seed));
   }
-  let params = readParams(built);
+  let params = await readParams(built);
   if (!isFiniteArray(params)) {
     disposeModel(built);
     throw new TrainerError('bad-model', 'weights: the initial weights hold a non-finite value');
@@ -422,12 +423,16 @@ export async function createTrainer(
     },
     steps: () => stepIndex,
     optimizerState: () => optimizer,
-    snapshot: () => {
-      const local = readLocalState(built);
+    snapshot: async () => {
+      // The synchronous parts first: a step applied while the local state is read is not mixed in.
+      const step = stepIndex;
+      const copy = params.slice();
+      const opt = exportOptimizerState(optimizer);
+      const local = await readLocalState(built);
       return {
-        step: stepIndex,
-        params: params.slice(),
-        optimizer: exportOptimizerState(optimizer),
+        step,
+        params: copy,
+        optimizer: opt,
         ...(local.length > 0 ? { localState: local } : {}),
       };
     },
@@ -460,7 +465,7 @@ export async function createTrainer(
       if (!restored.ok) return err(new TrainerError('bad-input', restored.error.message));
       if (!(Number.isInteger(c.step) && c.step >= 0))
         return err(new TrainerError('bad-input', `bad step ${c.step}`));
-      const localLength = readLocalState(built).length;
+      const localLength = localStateSize(built);
       if (c.localState !== undefined && c.localState.length !== localLength) {
         return err(
           new TrainerError(

@@ -102,9 +102,9 @@ describe('trainer on MNIST, cpu backend', () => {
       const p = t.getParams();
       expect(t.mergeParams(p, 0.5).ok).toBe(true);
       expect(t.setParams(p).ok).toBe(true);
-      expect(t.restore({ ...t.snapshot(), model: 'mlp', fingerprint: t.info.fingerprint }).ok).toBe(
-        true,
-      );
+      expect(
+        t.restore({ ...(await t.snapshot()), model: 'mlp', fingerprint: t.info.fingerprint }).ok,
+      ).toBe(true);
     }
     expect(t.steps()).toBe(2020);
     expect(t.memory()).toEqual(before);
@@ -170,7 +170,7 @@ describe('trainer arithmetic and state', () => {
   it('resumes from a checkpoint exactly where it left off, and refuses a corrupt one', async () => {
     const a = await createTrainer(mlp(), small);
     await train(a, 3, 16);
-    const snap = a.snapshot();
+    const snap = await a.snapshot();
     const bytes = encodeCheckpoint({
       model: 'mlp',
       fingerprint: a.info.fingerprint,
