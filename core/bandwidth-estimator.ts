@@ -517,7 +517,7 @@ export const bytesInFlight = (est: BandwidthEstimator): number => est.bytesInFli
  * Factor by which to inflate the next budget: `probeGain` for one send in every `probeEvery`,
  * else 1. It counts sends, not time, so a step the sender skips does not use up the probe.
  * A message that only fills the estimate shows no more than the estimate on transports whose
- * sender paces itself (a congestion window restarted after idle); the inflated one can.
+ * sender paces itself (a cwnd restarted after idle); the inflated one can.
  */
 export function probeGain(est: BandwidthEstimator): number {
   return est.sends % est.config.probeEvery === est.config.probeEvery - 1 ? est.config.probeGain : 1;

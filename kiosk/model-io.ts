@@ -9,7 +9,12 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseTask, type Task, type TaskDatasetName, taskForModel } from '../core';
 import type { ModelExportFiles } from '../mesh';
-import { allWeightsSize, buildModel, disposeModel, readWeights } from '../worker/model';
+import {
+  buildModel,
+  disposeModel,
+  type ManifestWeights,
+  weightsFromManifest,
+} from '../worker/model';
 import { loadModel, readModelJson } from '../worker/model-files';
 import { KioskStateError } from './identity';
 
@@ -18,8 +23,8 @@ export const STATE_TASK_FILE = 'task.json';
 
 export interface ModelSource {
   readonly task: Task;
-  /** Every weight in `model.weights` order, when the model.json came with weights. */
-  readonly initialWeights?: Float32Array;
+  /** The model.json's weights, when its manifest names any: a pretrained start. */
+  readonly pretrained?: ManifestWeights;
 }
 
 /**
@@ -65,22 +70,14 @@ export async function readModelSource(
     // The trainer's own build and checks, here, so that a model it cannot train stops the
     // kiosk before it joins.
     const built = await buildModel(task, { maxParams });
-    let initialWeights: Float32Array | undefined;
-    if (read.weights) {
-      const all = await readWeights(loaded.weights);
-      initialWeights = new Float32Array(all.reduce((a, p) => a + p.length, 0));
-      let at = 0;
-      for (const p of all) {
-        initialWeights.set(p, at);
-        at += p.length;
-      }
-      if (initialWeights.length !== allWeightsSize(built)) {
-        fail('the weights do not fit the topology');
-      }
+    try {
+      // The trainer matches the manifest to the model by name: check here that it can.
+      if (read.weights) weightsFromManifest(built, read.weights);
+    } finally {
+      disposeModel(built);
+      loaded.dispose();
     }
-    disposeModel(built);
-    loaded.dispose();
-    return { task, ...(initialWeights ? { initialWeights } : {}) };
+    return { task, ...(read.weights ? { pretrained: read.weights } : {}) };
   } catch (e) {
     if (e instanceof KioskStateError) throw e;
     return fail((e as Error).message);

@@ -67,7 +67,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
         task: source.task.name,
         input: source.task.input,
         labels: source.task.labels.length,
-        start: source.initialWeights ? 'pretrained weights' : "the room's seed",
+        start: source.pretrained ? 'pretrained weights' : "the room's seed",
       });
     }
     if (o.dataDir !== undefined) {
@@ -115,15 +115,9 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
   };
   // Pretrained weights: the service uses them only for the room that trains this very model.
   const threadTrainer = threadTrainerFactory(
-    source?.initialWeights === undefined
+    source?.pretrained === undefined
       ? threadOptions
-      : {
-          ...threadOptions,
-          pretrained: {
-            task: source.task,
-            weights: { kind: 'all', values: source.initialWeights },
-          },
-        },
+      : { ...threadOptions, pretrained: { task: source.task, weights: source.pretrained } },
   );
   let liveTrainer: MeshTrainer | undefined;
   let lastStep = 0;

@@ -406,7 +406,8 @@ export async function readWeights(weights: readonly tf.LayerVariable[]): Promise
   }
 }
 
-const concat = (parts: readonly Float32Array[]): Float32Array => {
+/** The arrays end to end in one new array. */
+export const concatFloats = (parts: readonly Float32Array[]): Float32Array => {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -462,7 +463,7 @@ export async function initParams(m: TaskModel, seed: number): Promise<Float32Arr
 
 /** The trainable weights as one flat vector (a copy, in exchange order). */
 export async function readParams(m: TaskModel): Promise<Float32Array> {
-  return concat(await readWeights(m.model.trainableWeights));
+  return concatFloats(await readWeights(m.model.trainableWeights));
 }
 
 /** Writes a flat vector into the trainable weights; the caller checked its length. */
@@ -477,7 +478,42 @@ export function writeParams(m: TaskModel, flat: Float32Array): void {
 
 /** Every weight (trainable and not), in `model.weights` order: a pretrained start. */
 export async function readAllWeights(m: TaskModel): Promise<Float32Array> {
-  return concat(await readWeights(m.model.weights));
+  return concatFloats(await readWeights(m.model.weights));
+}
+
+/** A pretrained start: a model.json's float32 weights (manifest and bytes, as readModelJson checked them). */
+export interface ManifestWeights {
+  readonly specs: readonly tf.io.WeightsManifestEntry[];
+  readonly data: ArrayBuffer;
+}
+
+/**
+ * A manifest's weights in the model's `model.weights` order (what writeAllWeights takes),
+ * matched by name; a weight the manifest lacks or shapes otherwise is a ModelError.
+ */
+export function weightsFromManifest(m: TaskModel, w: ManifestWeights): Float32Array {
+  const byName = new Map<string, Float32Array>();
+  let at = 0;
+  for (const spec of w.specs) {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    byName.set(spec.name, new Float32Array(w.data, at, n));
+    at += 4 * n;
+  }
+  return concatFloats(
+    m.model.weights.map((v) => {
+      const values = byName.get(v.originalName);
+      if (values === undefined || values.length !== sizeOf(v)) {
+        throw new ModelError(
+          'bad-weights',
+          'weightsManifest',
+          values === undefined
+            ? `has no ${v.originalName}`
+            : `${v.originalName} holds ${values.length} values, the model ${sizeOf(v)}`,
+        );
+      }
+      return values;
+    }),
+  );
 }
 
 /** The inverse of readAllWeights; a vector of another length is refused. */
@@ -503,7 +539,7 @@ export function writeAllWeights(m: TaskModel, all: Float32Array): void {
 
 /** The non-trainable weights (kept local, see the module header) as one vector. */
 export async function readLocalState(m: TaskModel): Promise<Float32Array> {
-  return concat(await readWeights(m.model.nonTrainableWeights));
+  return concatFloats(await readWeights(m.model.nonTrainableWeights));
 }
 
 /** The inverse of readLocalState; the caller checked the length. */

@@ -86,7 +86,15 @@ describe('the trainer service and its client, in process on the cpu backend', ()
     const values = new Float32Array(101_770).fill(0.01);
     const pretrained = {
       task: builtinTask('mlp', 'mnist'),
-      weights: { kind: 'all' as const, values },
+      weights: {
+        specs: [
+          { name: 'dense1/kernel', shape: [784, 128], dtype: 'float32' as const },
+          { name: 'dense1/bias', shape: [128], dtype: 'float32' as const },
+          { name: 'head_logits/kernel', shape: [128, 10], dtype: 'float32' as const },
+          { name: 'head_logits/bias', shape: [10], dtype: 'float32' as const },
+        ],
+        data: values.buffer,
+      },
     };
     const same = createTrainerService(nodeHost());
     const a = await same.init(init({ pretrained }));

@@ -15,9 +15,11 @@
  */
 
 import * as Comlink from 'comlink';
-import { type EvalSplit, type ModelName, type RoomConfig, roomTask, type Task } from '../core';
+import { type EvalSplit, type RoomConfig, roomTask, type Task } from '../core';
 import type { BackendName } from './backend';
 import { type CheckpointStore, encodeCheckpoint, restoreCheckpoint } from './checkpoint';
+import type { ShardSpec } from './data';
+import type { ManifestWeights } from './model';
 import { exportModel, type ModelFiles } from './model-files';
 import type { OptimizerConfig } from './optimizer';
 import {
@@ -27,6 +29,7 @@ import {
   type TrainerConfig,
   type TrainerData,
   TrainerError,
+  type TrainerInfo,
 } from './trainer';
 
 /** A failure reduced to plain data (structured clone keeps nothing else of an Error). */
@@ -53,19 +56,10 @@ const ok = <T>(value: T): ServiceResult<T> => ({ ok: true, value });
 const fail = (error: PlainError): ServiceResult<never> => ({ ok: false, error });
 
 /** What the service reports once started (the mesh's MeshTrainerInfo, plus the model). */
-export interface ServiceInfo {
-  readonly model: ModelName;
+export type ServiceInfo = TrainerInfo & {
+  /** The task's name. */
   readonly task: string;
-  readonly backend: BackendName;
-  /** Why a faster backend was not used; empty when it was. */
-  readonly backendNote: string;
-  readonly paramCount: number;
-  readonly fingerprint: number;
-  readonly layerSizes: readonly number[];
-  readonly trainSize: number;
-  readonly validationSize: number;
-  readonly testSize: number;
-}
+};
 
 export interface ServiceStep {
   readonly batchSize: number;
@@ -103,13 +97,8 @@ export interface ServiceInit<TSource> {
   readonly source: TSource;
 }
 
-export type PretrainedWeights =
-  | { readonly kind: 'all'; readonly values: Float32Array }
-  | {
-      readonly kind: 'manifest';
-      readonly specs: NonNullable<TrainerConfig['pretrained']>['specs'];
-      readonly data: ArrayBuffer;
-    };
+/** A model.json's weights: the manifest's entries and the bytes of its files. */
+export type PretrainedWeights = ManifestWeights;
 
 /** What differs between a tab and a kiosk. */
 export interface TrainerHost<TSource> {
@@ -123,6 +112,17 @@ export interface TrainerHost<TSource> {
   checkpoints(init: ServiceInit<TSource>): CheckpointStore | undefined;
   readonly clock?: TrainerClock;
 }
+
+/** The peer's shard, test subset and splits as a data loader asks for them. */
+export const shardSpecOf = (o: ServiceInit<unknown>): Required<ShardSpec> => ({
+  dataset: o.config.dataset,
+  seed: o.config.seed,
+  peerIndex: o.slot,
+  peerCount: o.config.maxPeers,
+  sharding: o.config.sharding,
+  validationFraction: o.config.validationFraction,
+  testSamples: o.testSamples,
+});
 
 /** The room's optimizer fields in the trainer's shape. */
 export function optimizerFor(config: RoomConfig): OptimizerConfig {
@@ -178,7 +178,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
         const ours =
           o.pretrained !== undefined &&
           JSON.stringify(o.pretrained.task.model) === JSON.stringify(task.model);
-        const weights = ours ? o.pretrained!.weights : undefined;
+        const weights = ours ? o.pretrained?.weights : undefined;
         const config: TrainerConfig = {
           model: o.config.model,
           task,
@@ -187,10 +187,7 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
           peerIndex: o.slot,
           optimizer: optimizerFor(o.config),
           ...(o.slowdown === undefined ? {} : { slowdown: o.slowdown }),
-          ...(weights?.kind === 'all' ? { initialWeights: weights.values } : {}),
-          ...(weights?.kind === 'manifest'
-            ? { pretrained: { specs: weights.specs, data: weights.data } }
-            : {}),
+          ...(weights === undefined ? {} : { pretrained: weights }),
         };
         const started = await host.startBackend(o.backend, (backend) =>
           createTrainer(backend === undefined ? config : { ...config, backend }, data, host.clock),
@@ -199,16 +196,9 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
         init = o;
         const i = trainer.info;
         return ok({
-          model: i.model,
+          ...i,
           task: task.name,
-          backend: i.backend,
           backendNote: [started.note, i.backendNote].filter((s) => s !== '').join('; '),
-          paramCount: i.paramCount,
-          fingerprint: i.fingerprint,
-          layerSizes: i.layerSizes,
-          trainSize: i.trainSize,
-          validationSize: i.validationSize,
-          testSize: i.testSize,
         });
       } catch (e) {
         // Besides its own TrainerErrors, a start fails only when no backend (or not the

@@ -27,11 +27,13 @@ import {
   disposeModel,
   initParams,
   localStateSize,
+  type ManifestWeights,
   ModelError,
   type ModelSpec,
   readLocalState,
   readParams,
   type TaskModel,
+  weightsFromManifest,
   writeAllWeights,
   writeLocalState,
   writeParams,
@@ -68,18 +70,10 @@ export interface TrainerConfig {
   /** The room's limit on trainable parameters. */
   readonly maxParams?: number;
   /**
-   * A pretrained start: every weight of the model (trainable and not) in `model.weights`
-   * order, as worker/model.ts's readAllWeights gives it. Otherwise the seeded init.
+   * A pretrained start: a model.json's weights (worker/model-files.ts's readModelJson),
+   * matched to the model's weights by name. Otherwise the seeded init.
    */
-  readonly initialWeights?: Float32Array;
-  /**
-   * A pretrained start as a model.json's manifest and weight bytes (worker/model-files.ts's
-   * readModelJson): matched to the model's weights by name. Used when initialWeights is not.
-   */
-  readonly pretrained?: {
-    readonly specs: tf.io.WeightsManifestEntry[];
-    readonly data: ArrayBuffer;
-  };
+  readonly pretrained?: ManifestWeights;
   /** The room's seed: every peer starts from the same parameters. */
   readonly seed: number;
   /** Mixed into the batch order so peers do not walk their shards in lock-step. */
@@ -223,12 +217,9 @@ export async function createTrainer(
     throw e;
   }
   const spec: ModelSpec = built.spec;
-  const initial =
-    config.initialWeights ??
-    (config.pretrained ? weightsByName(built, config.pretrained) : undefined);
-  if (initial) {
+  if (config.pretrained) {
     try {
-      writeAllWeights(built, initial);
+      writeAllWeights(built, weightsFromManifest(built, config.pretrained));
     } catch (e) {
       disposeModel(built);
       throw new TrainerError('bad-model', e instanceof Error ? e.message : String(e));
@@ -491,30 +482,6 @@ export async function createTrainer(
       disposeModel(built);
     },
   };
-}
-
-/** A manifest's weights in the model's `model.weights` order, matched by name. */
-function weightsByName(
-  m: TaskModel,
-  pretrained: { readonly specs: tf.io.WeightsManifestEntry[]; readonly data: ArrayBuffer },
-): Float32Array {
-  const byName = tf.io.decodeWeights(pretrained.data, pretrained.specs);
-  try {
-    const parts = m.model.weights.map((w) => {
-      const t = byName[w.originalName];
-      if (!t) throw new TrainerError('bad-model', `weights: the manifest has no ${w.originalName}`);
-      return t.dataSync() as Float32Array;
-    });
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  } finally {
-    tf.dispose(Object.values(byName));
-  }
 }
 
 /** A seeded Fisher-Yates permutation of 0..n-1. */

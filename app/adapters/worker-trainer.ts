@@ -39,12 +39,7 @@ export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFact
         ...(options.slowdown === undefined ? {} : { slowdown: options.slowdown }),
         // The service uses the weights only when the room trains that very model.
         ...(pretrained && options.newRoomModel
-          ? {
-              pretrained: {
-                task: options.newRoomModel.task,
-                weights: { kind: 'manifest', specs: pretrained.specs, data: pretrained.data },
-              },
-            }
+          ? { pretrained: { task: options.newRoomModel.task, weights: pretrained } }
           : {}),
         source: { dataBaseUrl: location.origin },
       },

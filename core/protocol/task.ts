@@ -1,5 +1,5 @@
 /**
- * A task (DESIGN.md 9): what a room trains, as one validated JSON document. It names the
+ * A task (DESIGN.md 9): what a room trains, as one validated JSON object. It names the
  * input (an image h x w x c with its pixel scaling, or a vector of N features), the label
  * names, the model (a built-in one, or a TF.js Layers topology as `model.json` carries it),
  * optimizer defaults, and the data that feeds it (today a room dataset).
@@ -124,7 +124,7 @@ export const TaskSchema = v.pipe(
 export type Task = v.InferOutput<typeof TaskSchema>;
 
 /**
- * Validates a task document (an object, or its JSON text), size cap first.
+ * Validates a task (an object, or its JSON text), size cap first.
  * Example: `parseTask(JSON.parse(readFileSync('task.json', 'utf8')))`.
  */
 export const parseTask = (input: unknown): Result<Task, ProtocolError> => {

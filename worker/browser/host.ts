@@ -5,7 +5,7 @@
  */
 
 import { BACKENDS, type BackendName } from '../backend';
-import type { TrainerHost } from '../service';
+import { shardSpecOf, type TrainerHost } from '../service';
 import { TrainerError } from '../trainer';
 import { loadBrowserData } from './data';
 import { createIdbCheckpointStore } from './idb-checkpoint-store';
@@ -23,16 +23,7 @@ export function browserHost(): TrainerHost<BrowserSource> {
       if (typeof o.source?.dataBaseUrl !== 'string' || o.source.dataBaseUrl === '') {
         throw new TrainerError('bad-config', 'dataBaseUrl is required');
       }
-      const data = await loadBrowserData({
-        baseUrl: o.source.dataBaseUrl,
-        dataset: o.config.dataset,
-        seed: o.config.seed,
-        peerIndex: o.slot,
-        peerCount: o.config.maxPeers,
-        sharding: o.config.sharding,
-        validationFraction: o.config.validationFraction,
-        testSamples: o.testSamples,
-      });
+      const data = await loadBrowserData({ baseUrl: o.source.dataBaseUrl, ...shardSpecOf(o) });
       if (!data.ok) throw data.error;
       return data.value;
     },

@@ -7,7 +7,7 @@
  */
 
 import type { CheckpointStore } from '../checkpoint';
-import type { TrainerHost } from '../service';
+import { shardSpecOf, type TrainerHost } from '../service';
 import { type Trainer, type TrainerClock, TrainerError } from '../trainer';
 import { createFileCheckpointStore } from './checkpoint-store';
 import { loadNodeData } from './data';
@@ -39,15 +39,7 @@ export function nodeHost(options: NodeHostOptions = {}): TrainerHost<NodeSource>
   return {
     loadData: (o) =>
       o.source.dataDir === undefined
-        ? loadNodeData({
-            dataset: o.config.dataset,
-            seed: o.config.seed,
-            peerIndex: o.slot,
-            peerCount: o.config.maxPeers,
-            sharding: o.config.sharding,
-            validationFraction: o.config.validationFraction,
-            testSamples: o.testSamples,
-          })
+        ? loadNodeData(shardSpecOf(o))
         : loadLocalData({
             dir: o.source.dataDir,
             dataset: o.config.dataset,
