@@ -6,7 +6,7 @@
  */
 
 import { createMemo, Show } from 'solid-js';
-import type { RoomConfig } from '../core';
+import { type RoomConfig, roomTask } from '../core';
 import { MetricChart } from './charts';
 import { type ControlActions, Controls } from './controls';
 import type { DashboardState } from './dashboard-state';
@@ -15,6 +15,7 @@ import { fixed, percent } from './format';
 import { LinksTable } from './links-table';
 import { MergeTimeline } from './merge-timeline';
 import { MeshGraphView } from './mesh-graph';
+import { OwnDataPanel } from './own-data-panel';
 import type { JoinParams } from './params';
 import { PeersTable } from './peers-table';
 import { chartData } from './room-view';
@@ -23,6 +24,10 @@ import { StatusBanner } from './status-banner';
 /** A built-in model's name, or a room's own model by its task's name. */
 const modelName = (c: RoomConfig | undefined): string =>
   c === undefined ? '' : c.model === 'custom' ? `${c.task?.name ?? 'custom'} (own model)` : c.model;
+
+/** The room's data: its dataset, or each peer's own. */
+const dataName = (c: RoomConfig | undefined): string =>
+  c?.task?.data.kind === 'local' ? "each peer's own data" : (c?.dataset ?? '');
 
 /** One labelled value; `value` is the raw number (or text) behind the shown one. */
 function Field(props: {
@@ -72,7 +77,7 @@ function OwnPeerFields(props: { readonly params: JoinParams; readonly state: Das
         value={view().config?.strategy}
         shown={
           view().config
-            ? `${view().config?.strategy} / ${modelName(view().config)} on ${view().config?.dataset}`
+            ? `${view().config?.strategy} / ${modelName(view().config)} on ${dataName(view().config)}`
             : '–'
         }
       />
@@ -151,7 +156,7 @@ export function Dashboard(props: {
           <p class="note">
             You are <strong>{props.params.name}</strong>
             <Show when={props.state.view.config}>
-              {(c) => ` · ${c().strategy} · ${modelName(c())} on ${c().dataset}`}
+              {(c) => ` · ${c().strategy} · ${modelName(c())} on ${dataName(c())}`}
             </Show>
           </p>
         </div>
@@ -172,6 +177,23 @@ export function Dashboard(props: {
           <h2 id="h-self">This peer</h2>
           <OwnPeerFields params={props.params} state={props.state} />
           <Controls view={props.state.view} actions={props.actions} />
+          <details class="own-data-box" open>
+            <summary>Your data</summary>
+            <OwnDataPanel
+              room={() => props.params.room}
+              needed={() => props.state.view.config?.task?.data.kind === 'local'}
+              taskFor={async () => {
+                const c = props.state.view.config;
+                if (c === undefined) throw new Error("the room's settings are not known yet");
+                return roomTask(c);
+              }}
+              onKept={() => {
+                // A peer already training on the room's shard restarts on the new data.
+                const phase = props.state.view.phase;
+                if (phase === 'training' || phase === 'paused') location.reload();
+              }}
+            />
+          </details>
         </section>
         <section class="card area-peers" aria-labelledby="h-peers">
           <h2 id="h-peers">Peers</h2>

@@ -51,10 +51,15 @@ function Joined(props: { readonly params: JoinParams; readonly model?: NewRoomMo
 }
 
 const parsed = parsePageParams(new URLSearchParams(location.search), Math.random);
-// A room created from a model file chosen in the form: its task joins the room's settings.
+// A room created from a model file or own data chosen in the form: its task joins the room's
+// settings (used only if this tab creates the room).
+const kept = parsed.kind === 'join' ? await newRoomModel(parsed.params.room) : undefined;
 const chosenModel =
-  parsed.kind === 'join' && parsed.params.config.model === 'custom'
-    ? await newRoomModel(parsed.params.room)
+  parsed.kind === 'join' &&
+  kept !== undefined &&
+  parsed.params.config.model ===
+    (kept.task.model.kind === 'builtin' ? kept.task.model.name : 'custom')
+    ? kept
     : undefined;
 
 function Page() {

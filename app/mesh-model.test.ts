@@ -21,6 +21,7 @@ const row = (id: string, links: PeerRow['links']): PeerRow => ({
   loss: null,
   accuracy: null,
   links,
+  data: undefined,
 });
 const link = (to: string, bandwidthBps: number, sentFraction: number) => ({
   to: asPeerId(to),

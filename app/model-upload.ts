@@ -28,11 +28,11 @@ const key = (room: string) => `model/${room}`;
 
 /**
  * Reads the chosen files (one .json, the rest weight files by name) as the task of a new room
- * on `dataset`. Throws an Error whose message names the file and the field at fault.
+ * on `dataset`, or on the tab's own data with its labels. Throws an Error whose message names the file and the field at fault.
  */
 export async function readChosenModel(
   files: readonly File[],
-  dataset: TaskDatasetName,
+  data: TaskDatasetName | { readonly labels: readonly string[] },
 ): Promise<NewRoomModel> {
   const jsons = files.filter((f) => f.name.toLowerCase().endsWith('.json'));
   if (jsons.length !== 1) {
@@ -53,7 +53,7 @@ export async function readChosenModel(
       .replace(/\.json$/i, '')
       .replace(/\.model$/i, '')
       .slice(0, 64) || 'model';
-  const task = taskForModel(name, read.topology, shape, dataset, read.weights !== undefined);
+  const task = taskForModel(name, read.topology, shape, data, read.weights !== undefined);
   const checked = parseTask(task);
   if (!checked.ok) throw new Error(`${modelFile.name}: ${checked.error.message}`);
   return { task, ...(read.weights ? { pretrained: read.weights } : {}) };

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type PageParams, parsePageParams, randomName } from './params';
+import {
+  type PageParams,
+  parsePageParams,
+  ROOM_PATTERN,
+  ROOM_PATTERN_ATTRIBUTE,
+  randomName,
+} from './params';
 
 const parse = (query: string): PageParams => parsePageParams(new URLSearchParams(query), () => 0.5);
 
@@ -114,5 +120,14 @@ describe('randomName', () => {
   it('draws four characters from the alphabet', () => {
     expect(randomName(() => 0)).toBe('tab-aaaa');
     expect(randomName(() => 0.999_999)).toBe('tab-9999');
+  });
+});
+
+describe('ROOM_PATTERN_ATTRIBUTE', () => {
+  it('compiles as a browser compiles a pattern attribute (v flag) and agrees with ROOM_PATTERN', () => {
+    const attribute = new RegExp(`^(?:${ROOM_PATTERN_ATTRIBUTE})$`, 'v');
+    for (const name of ['lab', 'a-b_c9', 'x'.repeat(64), '', 'a b', 'x'.repeat(65), 'é', 'a/b']) {
+      expect(attribute.test(name), name).toBe(ROOM_PATTERN.test(name));
+    }
   });
 });

@@ -21,6 +21,9 @@ import type { BackendName } from '../worker/backend';
 
 /** Room names as the server takes them (core's RoomNameSchema), spelled out for the form. */
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** The same for an input's `pattern` attribute, which browsers compile with the `v` flag: there a
+ *  hyphen in a class must be escaped, or the page logs a SyntaxError and checks nothing. */
+export const ROOM_PATTERN_ATTRIBUTE = '[A-Za-z0-9_\\-]{1,64}';
 
 /** Listed here, not imported: worker/backend's module loads tfjs, which the page must not. */
 export const BACKEND_NAMES = ['webgpu', 'webgl', 'cpu'] as const satisfies readonly BackendName[];

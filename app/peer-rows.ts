@@ -4,7 +4,7 @@
  * posted to the server. Pure.
  */
 
-import type { LinkStatus, PeerKind } from '../core';
+import type { LinkStatus, PeerData, PeerKind } from '../core';
 import type { PeerView } from './peer-view';
 import type { RoomMember } from './room-view';
 
@@ -34,6 +34,8 @@ export interface PeerRow {
   readonly loss: number | null;
   readonly accuracy: number | null;
   readonly links: readonly LinkStatus[];
+  /** Whose data it trains on, its samples per label, where it is evaluated (no samples). */
+  readonly data: PeerData | undefined;
 }
 
 /** What the rows read of this tab's own peer. */
@@ -64,6 +66,7 @@ const memberRow = (m: RoomMember): RowDraft => ({
   loss: m.status?.loss ?? null,
   accuracy: m.status?.valAccuracy ?? null,
   links: m.status?.links ?? [],
+  data: m.status?.data,
 });
 
 const ownRow = (own: OwnPeer, polled: RoomMember | undefined): RowDraft => {
@@ -88,6 +91,7 @@ const ownRow = (own: OwnPeer, polled: RoomMember | undefined): RowDraft => {
     loss: v.valLoss,
     accuracy: v.valAccuracy,
     links: v.links,
+    data: polled?.status?.data,
   };
 };
 

@@ -5,6 +5,7 @@
  */
 
 import { For, Show } from 'solid-js';
+import type { PeerData } from '../core';
 import { DASH, fixed, percent } from './format';
 import { groupBySite } from './mesh-model';
 import { slotColour } from './palette';
@@ -15,6 +16,34 @@ import type { PeerRow } from './peer-rows';
  * few dozen steps that are only timing; a peer this far behind is really behind.
  */
 const LAGGING_STEPS = 100;
+
+/**
+ * A peer's samples per label as small columns (the room's label order), and where it is
+ * evaluated: why models of peers with different data differ, without any sample shown.
+ */
+function LabelBars(props: { readonly data: PeerData | undefined }) {
+  const max = () => Math.max(1, ...(props.data?.perLabel ?? []));
+  const title = () =>
+    props.data === undefined
+      ? ''
+      : `${props.data.own ? 'own data' : 'room shard'}: ${props.data.perLabel.join(' / ')} per label; tested on ${props.data.test === 'own' ? 'its own held-out split' : "the room's test split"}, DKT on ${props.data.probe === 'own' ? 'its own held-out split' : "the room's probe"}`;
+  return (
+    <Show when={props.data} fallback={DASH}>
+      {(d) => (
+        <span class="label-bars" title={title()}>
+          <For each={d().perLabel}>
+            {(n) => (
+              <span class="label-bar" style={{ height: `${Math.round((n / max()) * 100)}%` }} />
+            )}
+          </For>
+          <span class="note">
+            {` ${d().own ? 'own data' : 'shard'} · test: ${d().test === 'own' ? 'own held-out' : 'room'} · DKT: ${d().probe === 'own' ? 'own held-out' : 'room probe'}`}
+          </span>
+        </span>
+      )}
+    </Show>
+  );
+}
 
 /** A value drawn as a bar with its number beside it; `fraction` in [0, 1]. */
 function Bar(props: { readonly fraction: number | undefined; readonly shown: string }) {
@@ -74,6 +103,9 @@ export function PeersTable(props: {
             >
               accuracy
             </th>
+            <th scope="col" title="training samples per label, and whose data">
+              labels
+            </th>
           </tr>
         </thead>
         <For each={groupBySite(props.rows)}>
@@ -81,7 +113,7 @@ export function PeersTable(props: {
             <tbody data-testid="site-group" data-site={group.site ?? ''}>
               <Show when={sited()}>
                 <tr class="site-row">
-                  <th scope="rowgroup" colSpan={10}>
+                  <th scope="rowgroup" colSpan={11}>
                     {group.site === undefined ? 'no site' : `site ${group.site}`}
                     <span class="note">
                       {` · ${group.members.length} peer${group.members.length === 1 ? '' : 's'}`}
@@ -163,6 +195,14 @@ export function PeersTable(props: {
                     </td>
                     <td data-testid="row-accuracy" data-value={row.accuracy ?? ''}>
                       {percent(row.accuracy)}
+                    </td>
+                    <td
+                      data-testid="row-labels"
+                      data-value={row.data === undefined ? '' : row.data.perLabel.join(',')}
+                      data-own={row.data?.own ? 'true' : 'false'}
+                      data-test={row.data?.test ?? ''}
+                    >
+                      <LabelBars data={row.data} />
                     </td>
                   </tr>
                 )}

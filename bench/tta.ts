@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ROOM_CONFIG, STRATEGIES, type StrategyName } from '../core';
+import { ATTACK_KINDS, type AttackKind } from '../mesh';
 import { runLive } from './tta/live';
 import { summarize, summarizeSeeds } from './tta/metrics';
 import { accuracyPlot, bytesPlot } from './tta/plots';
@@ -32,6 +33,7 @@ import type { BenchOutput, Scenario, StrategyRun } from './tta/types';
 const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST|all] [--mode sim|live]
                         [--browsers | --netns] [--out FILE] [--report FILE.md] [--quick]
                         [--budget S] [--target ACC] [--calibration FILE] [--seed N | --seeds LIST] [--log-dir DIR]
+                        [--attack KIND [--attackers N] [--undefended]]
        npm run bench -- --from RESULT.json --report FILE.md
 
   --scenario     built-in name (homogeneous, compute, bandwidth, both, dynamic, each with a
@@ -56,6 +58,9 @@ const USAGE = `usage: npm run bench -- [--scenario NAME|FILE] [--strategies LIST
   --seeds        several seeds, e.g. 1-5 or 1,4,7: one run per seed (FILE-seedN.json), then
                  each strategy's accuracy at the budget over the seeds, in FILE
   --log-dir      where the peers' logs go (default a fresh folder under the OS temp dir)
+  --attack       sim mode: adversaries in place of p3 (and p4, ... with --attackers N); KIND is
+                 ${ATTACK_KINDS.join(', ')} (mesh/adversary.ts); the accuracy is the honest peers'
+  --undefended   with --attack: the room's defences off (clipFactor 0, shareCap 1000)
   --from         run nothing: write the report and plots of a result file made earlier
                  (with --target or --budget, its metrics read again from the saved curves)`;
 
@@ -81,6 +86,9 @@ const { values: args } = (() => {
         seed: { type: 'string' },
         seeds: { type: 'string' },
         'log-dir': { type: 'string' },
+        attack: { type: 'string' },
+        attackers: { type: 'string' },
+        undefended: { type: 'boolean', default: false },
         from: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -225,10 +233,29 @@ async function main(): Promise<number> {
   if (seedList !== undefined && seedArg !== undefined) {
     throw new UsageError('--seed and --seeds do not go together');
   }
+  const attackKind = args.attack;
+  if (attackKind !== undefined && !(ATTACK_KINDS as readonly string[]).includes(attackKind)) {
+    throw new UsageError(
+      `--attack: unknown kind '${attackKind}' (known: ${ATTACK_KINDS.join(', ')})`,
+    );
+  }
+  if (attackKind !== undefined && mode !== 'sim') throw new UsageError('--attack needs --mode sim');
+  if (attackKind === undefined && (args.attackers !== undefined || args.undefended)) {
+    throw new UsageError('--attackers and --undefended go with --attack');
+  }
+  const attack =
+    attackKind === undefined
+      ? undefined
+      : {
+          kind: attackKind as AttackKind,
+          count: numberArg('attackers', args.attackers, (x) => Number.isInteger(x) && x >= 1) ?? 1,
+          undefended: args.undefended,
+        };
   const scenario: Scenario = {
     ...loaded,
     ...(budgetS === undefined ? {} : { budgetS }),
     ...(target === undefined ? {} : { targetAccuracy: target }),
+    ...(attack?.undefended ? { config: { ...loaded.config, clipFactor: 0, shareCap: 1000 } } : {}),
   };
   /** --seed also seeds the room: the model's initial weights and the shards. */
   const seeded = (seed: number | undefined): Scenario =>
@@ -238,7 +265,10 @@ async function main(): Promise<number> {
   );
   const modeName =
     mode === 'sim' ? 'sim' : args.browsers ? 'live-browsers' : args.netns ? 'live-netns' : 'live';
-  const out = args.out ?? join('bench', 'results', `tta-${scenario.name}-${modeName}.json`);
+  const attackTag =
+    attack === undefined ? '' : `-attack-${attack.kind}${attack.undefended ? '-undefended' : ''}`;
+  const out =
+    args.out ?? join('bench', 'results', `tta-${scenario.name}-${modeName}${attackTag}.json`);
   const logDir =
     args['log-dir'] ?? join(tmpdir(), `dlion-tta-${scenario.name}-${Date.now().toString(36)}`);
   mkdirSync(logDir, { recursive: true });
@@ -272,7 +302,13 @@ async function main(): Promise<number> {
       const tag = seed === undefined ? strategy : `${strategy} (seed ${seed})`;
       const run =
         costs !== undefined
-          ? await runSim(sc, strategy, { costs, seed: seed ?? 1, logDir, progress: say })
+          ? await runSim(sc, strategy, {
+              costs,
+              seed: seed ?? 1,
+              logDir,
+              progress: say,
+              ...(attack === undefined ? {} : { attack }),
+            })
           : await runLive(sc, strategy, {
               browsers: args.browsers,
               netns: args.netns,
@@ -285,6 +321,14 @@ async function main(): Promise<number> {
       say(
         `bench: ${tag} done in ${run.wallS.toFixed(0)} s: accuracy ${last?.accuracy.toFixed(3) ?? '-'} at ${last?.t.toFixed(0) ?? '-'} s, ${(run.bytesSent / 1e6).toFixed(1)} MB sent`,
       );
+      if (run.attack !== undefined) {
+        const counted = Object.entries(run.attack.refusals)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+        say(
+          `bench: ${tag} under ${run.attack.kind}${run.attack.undefended ? ' (undefended)' : ''} by ${run.attack.replaced.join(', ')}: refused ${counted || 'nothing'}; the adversaries' share of the batch ${(100 * run.attack.adversaryShare).toFixed(1)}%`,
+        );
+      }
     }
     const results = summarize(runs, sc.targetAccuracy, sc.budgetS);
     const output: BenchOutput = {

@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  claimIsFalse,
   createTrust,
   DEFAULT_DKT_CONFIG,
   DKT_ROUND_WAIT_MS,
   type DktReport,
   decideRound,
+  distrust,
   guard,
   inRound,
   isTrusted,
@@ -282,19 +284,27 @@ describe('mergeParams', () => {
 });
 
 describe('guard', () => {
-  it('rolls back only when the loss got worse by more than delta', () => {
-    expect(guard(0.5, 0.75, 0.25)).toBe('keep'); // exactly delta worse: kept
-    expect(guard(0.5, 0.7500001, 0.25)).toBe('rollback');
-    expect(guard(0.5, 0.3, 0)).toBe('keep');
-    expect(guard(0.5, 0.5, 0)).toBe('keep');
-    expect(guard(0.5, 0.5000001, 0)).toBe('rollback');
+  it('keeps a merge only when it strictly improves the loss', () => {
+    expect(guard(0.5, 0.3)).toBe('keep');
+    expect(guard(0.5, 0.4999999)).toBe('keep');
+    expect(guard(0.5, 0.5)).toBe('rollback');
+    expect(guard(0.5, 0.5000001)).toBe('rollback');
   });
 
   it('rolls back a non-finite loss after, keeps a finite one after a diverged model', () => {
-    expect(guard(0.5, Number.NaN, 1)).toBe('rollback');
-    expect(guard(0.5, Number.POSITIVE_INFINITY, 1)).toBe('rollback');
-    expect(guard(Number.NaN, 2.3, 0)).toBe('keep');
-    expect(guard(Number.POSITIVE_INFINITY, 2.3, 0)).toBe('keep');
+    expect(guard(0.5, Number.NaN)).toBe('rollback');
+    expect(guard(0.5, Number.POSITIVE_INFINITY)).toBe('rollback');
+    expect(guard(Number.NaN, 2.3)).toBe('keep');
+    expect(guard(Number.POSITIVE_INFINITY, 2.3)).toBe('keep');
+  });
+
+  it('calls a claim false when the measured model is far worse than claimed', () => {
+    expect(claimIsFalse(0.001, 2.3)).toBe(true);
+    expect(claimIsFalse(0.3, 0.5)).toBe(false);
+    expect(claimIsFalse(0.3, 0.7)).toBe(false);
+    expect(claimIsFalse(0.3, 0.71)).toBe(true);
+    expect(claimIsFalse(2, 0.1)).toBe(false);
+    expect(claimIsFalse(0.3, Number.NaN)).toBe(true);
   });
 });
 
@@ -323,7 +333,7 @@ describe('trust', () => {
 
   it('settleMerge applies the guard, records the outcome and returns the event', () => {
     const trust = createTrust(1);
-    const base = { from: a, to: c, beta: 0.5, lossBefore: 0.5, atMs: 42, delta: 0.1 };
+    const base = { from: a, to: c, beta: 0.5, lossBefore: 0.5, atMs: 42 };
     const kept = settleMerge(trust, { ...base, lossAfter: 0.4 });
     expect(kept).toEqual({
       decision: 'keep',
@@ -342,6 +352,14 @@ describe('trust', () => {
     expect(rolled.decision).toBe('rollback');
     expect(rolled.event.rolledBack).toBe(true);
     expect(isTrusted(trust, a)).toBe(false);
+  });
+
+  it('distrust() is at once and for good', () => {
+    const trust = createTrust(3);
+    recordOutcome(trust, a, 'rolled-back');
+    distrust(trust, a);
+    expect(isTrusted(trust, a)).toBe(false);
+    expect(recordOutcome(trust, a, 'kept')).toBe(false);
   });
 });
 

@@ -272,14 +272,29 @@ export function mergeParams(
 }
 
 /**
- * Keep the merged model, or roll back: rollback when lossAfter is not finite or exceeds
- * lossBefore + delta (equal keeps). A non-finite lossBefore (own model diverged) keeps any
- * finite lossAfter: the merge can only have helped.
+ * Keep the merged model, or roll back: a merge is kept only when it strictly improves the
+ * receiver's loss (DESIGN.md 10): rollback when lossAfter is not finite or not below
+ * lossBefore. A non-finite lossBefore (own model diverged) keeps any finite lossAfter: the
+ * merge can only have helped.
  */
-export function guard(lossBefore: number, lossAfter: number, delta: number): 'keep' | 'rollback' {
+export function guard(lossBefore: number, lossAfter: number): 'keep' | 'rollback' {
   if (!Number.isFinite(lossAfter)) return 'rollback';
   if (!Number.isFinite(lossBefore)) return 'keep';
-  return lossAfter > lossBefore + delta ? 'rollback' : 'keep';
+  return lossAfter < lossBefore ? 'keep' : 'rollback';
+}
+
+/**
+ * Whether a source's claimed loss is a lie: the receiver measured the offered model itself on
+ * the same common probe, and it is far worse than claimed (more than twice the claim plus
+ * 0.1). A claim worse than the model only hurts its maker and is let be.
+ */
+export const claimIsFalse = (claimed: number, measured: number): boolean =>
+  !Number.isFinite(measured) || (Number.isFinite(claimed) && measured > 2 * claimed + 0.1);
+
+/** Distrusts `source` at once (a false claim), for the rest of the session. */
+export function distrust(trust: Trust, source: PeerId): void {
+  trust.failures.delete(source);
+  trust.distrusted.add(source);
 }
 
 /**
@@ -346,9 +361,9 @@ export interface DktMergeEvent {
  */
 export function settleMerge(
   trust: Trust,
-  m: Omit<DktMergeEvent, 'rolledBack'> & { readonly delta: number },
+  m: Omit<DktMergeEvent, 'rolledBack'>,
 ): { decision: 'keep' | 'rollback'; event: DktMergeEvent } {
-  const decision = guard(m.lossBefore, m.lossAfter, m.delta);
+  const decision = guard(m.lossBefore, m.lossAfter);
   recordOutcome(trust, m.from, decision === 'keep' ? 'kept' : 'rolled-back');
   return {
     decision,

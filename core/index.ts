@@ -14,6 +14,7 @@ export * from './prioritizer';
 export * from './protocol';
 export * from './random';
 export * from './result';
+export * from './robust';
 export * from './staleness-gate';
 export * from './strategies';
 export * from './strategy-names';

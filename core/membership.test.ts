@@ -14,6 +14,8 @@ import {
   leave,
   livePeers,
   medianStepMs,
+  progressed,
+  progressingPeers,
   recordStepTime,
 } from './membership';
 import { gate } from './staleness-gate';
@@ -166,6 +168,42 @@ describe('membership', () => {
     expect(openedAfterCrash! - crashAtMs).toBeGreaterThan(5000);
     expect(openedAfterCrash! - crashAtMs).toBeLessThanOrEqual(5000 + stepMs);
     expect(step).toBeGreaterThan(140);
+  });
+
+  it('a peer that pings but sends no update stops blocking the gate, and counts again when it does', () => {
+    const m = createMembership();
+    join(m, b, 0);
+    join(m, c, 0);
+    const stepMs = 100;
+    let step = 0;
+    const blocked: number[] = [];
+    for (let now = 0; now <= 12_000; now += stepMs) {
+      const finished = now / stepMs - 1;
+      if (finished >= 0) {
+        heard(m, b, now, finished);
+        progressed(m, b, now);
+      }
+      // c sends its updates until 1000 ms; then pings only; from 6000 ms heartbeats that claim
+      // the mesh's step without an update; from 9000 ms updates again.
+      if (now <= 1000 || now >= 9000) {
+        heard(m, c, now, finished);
+        progressed(m, c, now);
+      } else if (now < 6000) heard(m, c, now);
+      else heard(m, c, now, finished);
+      expect(expire(m, now, 0)).toEqual([]);
+      const counted = progressingPeers(m, now, 0);
+      const d = gate(step, 0, counted, lastSteps(m));
+      if (d.open) step++;
+      else blocked.push(now);
+      if (now > 6100 && now < 9000) expect(counted).toEqual([b]);
+      if (now >= 9000) expect(counted).toEqual([b, c]);
+    }
+    // Blocked on c from just after 1000 ms for the bound (5 s), not longer.
+    expect(blocked.length).toBeGreaterThan(45);
+    expect(Math.max(...blocked)).toBeLessThanOrEqual(1000 + 5000 + stepMs);
+    expect(step).toBeGreaterThan(60);
+    expect(isLive(m, c)).toBe(true);
+    expect(progressed(m, asPeerId('nobody'), 0)).toBe(false);
   });
 
   it('takes the median over a small window of step times', () => {

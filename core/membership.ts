@@ -25,6 +25,11 @@ export interface Member {
   lastHeardMs: number;
   /** Highest step received from it (NOT_HEARD, -1, before its first update). */
   lastStep: number;
+  /**
+   * When it last sent an update (or joined): liveness is progress, not pings, nor steps that a
+   * heartbeat merely claims (see `progressed`).
+   */
+  progressAtMs: number;
 }
 
 /**
@@ -91,7 +96,12 @@ function touch(state: Membership, peer: PeerId, nowMs: number): boolean {
     member.lastHeardMs = Math.max(member.lastHeardMs, nowMs);
     return false;
   }
-  state.members.set(peer, { joinedAtMs: nowMs, lastHeardMs: nowMs, lastStep: NOT_HEARD });
+  state.members.set(peer, {
+    joinedAtMs: nowMs,
+    lastHeardMs: nowMs,
+    lastStep: NOT_HEARD,
+    progressAtMs: nowMs,
+  });
   state.version++;
   return true;
 }
@@ -133,6 +143,33 @@ export function expire(state: Membership, nowMs: number, medianStepMs: number): 
 /** The live peers (self excluded), sorted by id. */
 export const livePeers = (state: Membership): PeerId[] =>
   [...state.members.keys()].sort(comparePeerIds);
+
+/**
+ * `peer` sent an update (a contribution, not a claim) at `nowMs`: it makes progress. Returns
+ * false for a peer that is not live.
+ */
+export function progressed(state: Membership, peer: PeerId, nowMs: number): boolean {
+  const member = state.members.get(peer);
+  if (member === undefined || !isTime(nowMs)) return false;
+  member.progressAtMs = Math.max(member.progressAtMs, nowMs);
+  return true;
+}
+
+/**
+ * The live peers that made progress (sent an update) within `deadAfterMs(state, medianStepMs)`
+ * of `nowMs`, sorted by id: the peers a step may wait for. A peer that answers pings but has
+ * stopped stepping (a hung worker, or a peer that sends one update and then only pings or
+ * heartbeats, whatever steps they claim) stays linked but is not waited for; it counts again
+ * from its next update (DESIGN.md 10).
+ */
+export function progressingPeers(state: Membership, nowMs: number, medianStepMs: number): PeerId[] {
+  const limit = deadAfterMs(state, medianStepMs);
+  const out: PeerId[] = [];
+  for (const [peer, member] of state.members) {
+    if (!isTime(nowMs) || nowMs - member.progressAtMs <= limit) out.push(peer);
+  }
+  return out.sort(comparePeerIds);
+}
 
 /** Whether `peer` is in the live set. */
 export const isLive = (state: Membership, peer: PeerId): boolean => state.members.has(peer);

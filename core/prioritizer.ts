@@ -21,7 +21,10 @@ import {
 
 /** The residual of one link i -> j and its running statistics; owned and mutated by the caller. */
 export interface LinkResidual {
-  /** r_ij: weighted gradient mass not yet sent on this link. */
+  /**
+   * r_ij: gradient mass not yet sent on this link (the runtime adds its mean gradient with
+   * weight 1: the receiver weighs what arrives).
+   */
   readonly residual: Float32Array;
   /** Cumulative L1 mass added by accumulate (sum |w g|). */
   addedL1: number;

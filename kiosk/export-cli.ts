@@ -21,6 +21,7 @@ import {
   parseTask,
   TASK_DATASETS,
   type Task,
+  type TaskDatasetName,
 } from '../core';
 import { type Checkpoint, decodeCheckpoint } from '../worker/checkpoint';
 import { buildModel, disposeModel, writeLocalState, writeParams } from '../worker/model';
@@ -101,7 +102,7 @@ async function convert(values: Record<string, string | undefined>): Promise<stri
     (BUILTIN_MODELS as readonly string[]).includes(c.model) &&
     (TASK_DATASETS as readonly string[]).includes(c.dataset)
   ) {
-    task = builtinTask(c.model as BuiltinModelName, c.dataset as Task['data']['name']);
+    task = builtinTask(c.model as BuiltinModelName, c.dataset as TaskDatasetName);
   } else {
     throw new ExportError(
       EXIT.usage,

@@ -3,7 +3,7 @@
  * the real signaling server, with its exit codes, its state directory and its own data.
  */
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,7 +69,6 @@ const checkpointOfAnotherModel = (room: string, params: number) =>
       step: 42,
       buffers: [new Float32Array(params)],
     },
-    metrics: [],
   });
 
 /** A small valid IDX pair: n 28 x 28 images with a bright stripe at the label's row. */
@@ -179,7 +178,20 @@ describe('dlion kiosk', () => {
     const missing = tempDir('dlion-data-');
     const m = kiosk(['--server', 'http://127.0.0.1:1', '--room', 'lab', '--data', missing]);
     expect(await m.exited).toBe(5);
-    expect(errorLine(m)).toMatch(/has no train-images-idx3-ubyte and train-labels-idx1-ubyte/);
+    expect(errorLine(m)).toMatch(/holds no label subfolders, no table and no IDX files/);
+    // Loose images without label folders, and a table whose header has one column.
+    const loose = tempDir('dlion-data-');
+    writeFileSync(join(loose, 'a.png'), Buffer.from('x'));
+    writeFileSync(join(loose, 'notes.txt'), 'x');
+    mkdirSync(join(loose, 'empty'));
+    const l = kiosk(['--server', 'http://127.0.0.1:1', '--room', 'lab', '--data', loose]);
+    expect(await l.exited).toBe(5);
+    expect(errorLine(l)).toContain(loose);
+    const oneColumn = join(tempDir('dlion-data-'), 'one.csv');
+    writeFileSync(oneColumn, 'label\na\nb\n');
+    const t = kiosk(['--server', 'http://127.0.0.1:1', '--room', 'lab', '--data', oneColumn]);
+    expect(await t.exited).toBe(5);
+    expect(errorLine(t)).toMatch(/one\.csv.*1 column\(s\)/);
     const wrongSize = tempDir('dlion-data-');
     writeFileSync(
       join(wrongSize, 'train-images-idx3-ubyte'),

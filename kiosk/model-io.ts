@@ -29,11 +29,12 @@ export interface ModelSource {
 
 /**
  * Reads a model.json (and the weight files its manifest names, beside it) as a room's task
- * on `dataset`. Throws KioskStateError naming the file and the field for anything unusable.
+ * on `dataset`, or on the kiosk's own data with its labels. Throws KioskStateError naming the
+ * file and the field for anything unusable (a label count that is not the model's outputs).
  */
 export async function readModelSource(
   file: string,
-  dataset: TaskDatasetName,
+  data: TaskDatasetName | { readonly labels: readonly string[]; readonly labelColumn?: string },
   maxParams: number,
 ): Promise<ModelSource> {
   const fail = (why: string): never => {
@@ -64,7 +65,7 @@ export async function readModelSource(
         .replace(/\.json$/i, '')
         .replace(/\.model$/i, '')
         .slice(0, 64) || 'model';
-    const task = taskForModel(name, read.topology, inputShape, dataset, read.weights !== undefined);
+    const task = taskForModel(name, read.topology, inputShape, data, read.weights !== undefined);
     const checked = parseTask(task);
     if (!checked.ok) fail(checked.error.message);
     // The trainer's own build and checks, here, so that a model it cannot train stops the

@@ -69,7 +69,6 @@ describe('dlion export', () => {
         fingerprint: trainer.info.fingerprint,
         room: 'lab',
         dataset: 'mnist',
-        metrics: [],
         ...snap,
       }),
     );
@@ -243,4 +242,50 @@ describe('dlion kiosk --model', () => {
     );
     await refused({ 'model.json': 'not json' }, /model\.json: is not JSON/);
   });
+
+  it("refuses a model whose outputs are not its --data table's labels, with both counts", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ modelTopology: twelveFeatures }));
+    const rows = ['f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,f10,f11,label'];
+    for (let i = 0; i < 30; i++)
+      rows.push(
+        `${Array(12)
+          .fill(i % 7)
+          .join(',')},${'xyz'[i % 3]}`,
+      );
+    writeFileSync(join(dir, 'table.csv'), rows.join('\n'));
+    const k = spawnKiosk([
+      '--server',
+      'http://127.0.0.1:1',
+      '--room',
+      'lab',
+      '--model',
+      join(dir, 'model.json'),
+      '--data',
+      join(dir, 'table.csv'),
+    ]);
+    expect(await k.exited).toBe(5);
+    expect(k.lines.find((l) => l.type === 'data')).toMatchObject({
+      layout: 'table',
+      labels: ['x', 'y', 'z'],
+      features: 12,
+    });
+    expect(String(k.lines.find((l) => l.type === 'error')?.message)).toMatch(
+      /outputs 10 classes but the task names 3 labels/,
+    );
+  });
 });
+
+/** A model of twelve features and ten outputs. */
+const twelveFeatures = {
+  class_name: 'Sequential',
+  config: {
+    name: 's',
+    layers: [
+      {
+        class_name: 'Dense',
+        config: { name: 'd', units: 10, activation: 'softmax', batch_input_shape: [null, 12] },
+      },
+    ],
+  },
+};

@@ -35,6 +35,8 @@ export interface KioskOptions {
   readonly token: string | undefined;
   readonly backend: NodeBackendChoice;
   readonly dataDir: string | undefined;
+  /** The label column of a --data table, for a new room's task. */
+  readonly labelColumn: string | undefined;
   readonly stateDir: string | undefined;
   /** A model.json for a new room (its task is derived from it). */
   readonly modelFile: string | undefined;
@@ -96,7 +98,13 @@ export const KIOSK_FLAGS: readonly Flag[] = [
     name: 'data',
     env: 'DLION_DATA',
     arg: 'DIR',
-    help: "the box's own IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, optional t10k-*; plain or .gz) instead of its shard of the room's dataset",
+    help: "the box's own data instead of its shard of the room's dataset: a folder with one subfolder of images per label, a CSV/TSV table with a header and a label column, or IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, optional t10k-*; plain or .gz)",
+  },
+  {
+    name: 'label-column',
+    env: 'DLION_LABEL_COLUMN',
+    arg: 'NAME',
+    help: "the column of a --data table that holds the label, for a room this kiosk creates (default: 'label', else the last column)",
   },
   {
     name: 'state-dir',
@@ -349,6 +357,7 @@ function readOptions(
     token: get('token'),
     backend: backend as NodeBackendChoice,
     dataDir: get('data'),
+    labelColumn: get('label-column'),
     stateDir: get('state-dir'),
     modelFile: get('model'),
     exportDir: get('export-dir'),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { decodeCheckpoint } from '../worker/checkpoint';
 import { createFileCheckpointStore } from '../worker/node/checkpoint-store';
 import { checkLocalData, type LocalDataSummary } from '../worker/node/local-data';
+import { detectLayout, ownDataLabels } from '../worker/node/own-data';
 import { KioskStateError } from './identity';
 
 /** The step of the checkpoint under `key` in `dir`, undefined when there is none. */
@@ -31,10 +32,31 @@ export async function checkCheckpoint(dir: string, key: string): Promise<number 
   return decoded.value.step;
 }
 
-/** Checks the --data folder; throws KioskStateError naming the file and the problem. */
-export async function checkDataDir(dir: string): Promise<LocalDataSummary> {
+/** What --data holds, as checked before joining (the samples are decoded by the trainer). */
+export type DataCheck =
+  | ({ readonly layout: 'idx' } & LocalDataSummary)
+  | {
+      readonly layout: 'images' | 'table';
+      /** The label folders, or the table's label values: a new room's labels. */
+      readonly labels: readonly string[];
+      /** A table's feature columns. */
+      readonly features?: number;
+    };
+
+/**
+ * Checks --data (IDX files, label folders of images, or a table); throws KioskStateError
+ * naming the file and the problem.
+ */
+export async function checkDataDir(dir: string, labelColumn?: string): Promise<DataCheck> {
   try {
-    return await checkLocalData(dir);
+    const { layout } = await detectLayout(dir);
+    if (layout === 'idx') return { layout, ...(await checkLocalData(dir)) };
+    const found = await ownDataLabels(dir, labelColumn);
+    return {
+      layout: found.layout === 'table' ? 'table' : 'images',
+      labels: found.labels,
+      ...(found.features === undefined ? {} : { features: found.features }),
+    };
   } catch (e) {
     throw new KioskStateError(`--data ${dir}: ${(e as Error).message}`);
   }

@@ -5,7 +5,12 @@
  * per line, leaves cleanly on SIGTERM or SIGINT, and ends with an exit code that says why.
  */
 
-import { DEFAULT_ROOM_CONFIG, parseRoomConfig, type TaskDatasetName } from '../core';
+import {
+  DEFAULT_ROOM_CONFIG,
+  parseRoomConfig,
+  type TaskDatasetName,
+  taskForOwnData,
+} from '../core';
 import { createPeer, type MeshEvent, type MeshTrainer } from '../mesh';
 import {
   nodeCheckpointKey,
@@ -56,11 +61,37 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
   let source: ModelSource | undefined;
   let roomConfig = o.config;
   try {
+    const draft = parseRoomConfig(o.config ?? {});
+    const dataset: TaskDatasetName = draft.ok ? draft.value.dataset : 'mnist';
+    const data = o.dataDir === undefined ? undefined : await checkDataDir(o.dataDir, o.labelColumn);
+    if (data !== undefined) {
+      print(
+        'data',
+        data.layout === 'idx'
+          ? {
+              dir: o.dataDir,
+              layout: data.layout,
+              trainImages: data.trainCount,
+              testImages: data.testCount,
+              note:
+                data.testCount === 0
+                  ? "no test files: test accuracy on the room dataset's test split"
+                  : undefined,
+            }
+          : { dir: o.dataDir, layout: data.layout, labels: data.labels, features: data.features },
+      );
+    }
+    // Own data (not IDX) gives a new room its labels: the room's task when this kiosk creates it.
+    const ownLabels = data !== undefined && data.layout !== 'idx' ? data.labels : undefined;
     if (o.modelFile !== undefined) {
-      const draft = parseRoomConfig(o.config ?? {});
-      const dataset: TaskDatasetName = draft.ok ? draft.value.dataset : 'mnist';
       const maxParams = draft.ok ? draft.value.maxParams : DEFAULT_ROOM_CONFIG.maxParams;
-      source = await readModelSource(o.modelFile, dataset, maxParams);
+      source = await readModelSource(
+        o.modelFile,
+        ownLabels === undefined
+          ? dataset
+          : { labels: ownLabels, ...(o.labelColumn ? { labelColumn: o.labelColumn } : {}) },
+        maxParams,
+      );
       roomConfig = { ...o.config, model: 'custom', task: source.task };
       print('model', {
         file: o.modelFile,
@@ -69,18 +100,16 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
         labels: source.task.labels.length,
         start: source.pretrained ? 'pretrained weights' : "the room's seed",
       });
-    }
-    if (o.dataDir !== undefined) {
-      const data = await checkDataDir(o.dataDir);
-      print('data', {
-        dir: o.dataDir,
-        trainImages: data.trainCount,
-        testImages: data.testCount,
-        note:
-          data.testCount === 0
-            ? "no test files: test accuracy on the room dataset's test split"
-            : undefined,
-      });
+    } else if (data !== undefined && data.layout !== 'idx' && draft.ok) {
+      const model = data.layout === 'table' ? 'tabular-mlp' : draft.value.model;
+      if (model !== 'custom') {
+        const derived = taskForOwnData(model, dataset, data.labels, data.features);
+        const task =
+          o.labelColumn === undefined || derived.data.kind !== 'local'
+            ? derived
+            : { ...derived, data: { kind: 'local' as const, labelColumn: o.labelColumn } };
+        roomConfig = { ...o.config, model, task };
+      }
     }
     if (o.stateDir !== undefined) {
       await checkStateDir(o.stateDir);

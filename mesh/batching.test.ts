@@ -27,8 +27,7 @@ const base = (remotes: Map<PeerId, BatchRemote>): RebalanceInput => ({
   batches: new Map(),
 });
 
-const oneRemote = () =>
-  new Map<PeerId, BatchRemote>([[b, { ready: true, capacity: 100, batchSize: 0 }]]);
+const oneRemote = () => new Map<PeerId, BatchRemote>([[b, { ready: true, capacity: 100 }]]);
 
 describe('rebalance', () => {
   it('splits the global batch by capacity the first time, with an initial event', () => {
@@ -68,7 +67,7 @@ describe('rebalance', () => {
 
   it('gives no share to a counted peer whose hello has not arrived', () => {
     const remotes = oneRemote();
-    remotes.set(c, { ready: false, capacity: 1000, batchSize: 0 });
+    remotes.set(c, { ready: false, capacity: 1000 });
     const out = rebalance(base(remotes));
     expect([...out.batches.keys()].sort()).toEqual([a, b]);
     expect(out.weight).toBeCloseTo(0.75, 12);
@@ -76,15 +75,15 @@ describe('rebalance', () => {
 
   it('splits equally for the baselines, the remainder to the lowest ids', () => {
     const remotes = oneRemote();
-    remotes.set(c, { ready: true, capacity: 1, batchSize: 0 });
+    remotes.set(c, { ready: true, capacity: 1 });
     const out = rebalance({ ...base(remotes), batching: 'equal' });
     expect(Object.fromEntries(out.batches)).toEqual({ a: 43, b: 43, c: 42 });
     expect(out.weight).toBeCloseTo(43 / 128, 12);
   });
 
-  it('weighs a peer missing from the batches by the batch size it reported', () => {
+  it('weighs a peer missing from the batches by the fair share, never by the batch it claims', () => {
     const remotes = oneRemote();
-    remotes.set(c, { ready: true, capacity: 100, batchSize: 40 });
+    remotes.set(c, { ready: true, capacity: 100 });
     const capacities = new Map([
       [a, 300],
       [b, 100],
@@ -100,6 +99,24 @@ describe('rebalance', () => {
       ]),
     });
     expect(out.event).toBeUndefined();
-    expect(out.weight).toBeCloseTo(96 / (96 + 32 + 40), 12);
+    // c counts with round(128 / 3) = 43.
+    expect(out.weight).toBeCloseTo(96 / (96 + 32 + 43), 12);
+    expect(out.weights.get(c)).toBeCloseTo(43 / (96 + 32 + 43), 12);
+  });
+
+  it('caps a share at shareCap x the fair share, whatever capacity a peer claims', () => {
+    const remotes = oneRemote();
+    remotes.set(c, { ready: true, capacity: 1e9 });
+    const out = rebalance(base(remotes));
+    // Without the cap c would take 128 - 2 x 8; with it, ceil(2 x 128 / 3) = 86.
+    expect(out.batches.get(c)).toBe(86);
+    expect([...out.batches.values()].reduce((x, y) => x + y, 0)).toBe(128);
+    expect([...out.weights.values()].reduce((x, y) => x + y, 0)).toBeCloseTo(1, 12);
+    expect(out.weights.get(c)).toBeLessThanOrEqual((2 * 1) / 3 + 0.01);
+    const loose = rebalance({
+      ...base(remotes),
+      config: { ...DEFAULT_ROOM_CONFIG, shareCap: 1000 },
+    });
+    expect(loose.batches.get(c)).toBe(128 - 2 * 8);
   });
 });

@@ -19,8 +19,8 @@ import {
 export interface BatchRemote {
   /** Its hello arrived and matched. */
   readonly ready: boolean;
+  /** The capacity it claims, samples/s (bounded by the share cap, never believed whole). */
   readonly capacity: number;
-  readonly batchSize: number;
 }
 
 export interface RebalanceInput {
@@ -33,7 +33,10 @@ export interface RebalanceInput {
   /** The step about to start. */
   readonly step: number;
   readonly membershipVersion: number;
-  readonly config: Pick<RoomConfig, 'globalBatch' | 'minBatch' | 'maxBatch' | 'rebalanceEvery'>;
+  readonly config: Pick<
+    RoomConfig,
+    'globalBatch' | 'minBatch' | 'maxBatch' | 'rebalanceEvery' | 'shareCap'
+  >;
   readonly batching: Batching;
   /** What the last rebalance was computed from. */
   readonly state: RebalanceState;
@@ -48,6 +51,11 @@ export interface RebalanceOutcome {
   /** This peer's batch for the step, >= 1. */
   readonly batchSize: number;
   readonly weight: number;
+  /**
+   * The weight of every peer counted, this one included (b_j / sum b): a receiver scales what
+   * arrives from j by it, never by what j claims (DESIGN.md 10).
+   */
+  readonly weights: ReadonlyMap<PeerId, number>;
   /** Set when the batches were recomputed: the 'rebalance' event's reason and batches. */
   readonly event:
     | { readonly reason: string; readonly batches: Readonly<Record<string, number>> }
@@ -77,11 +85,17 @@ export function rebalance(input: RebalanceInput): RebalanceOutcome {
   let state = input.state;
   let event: RebalanceOutcome['event'];
   if (decision.rebalance || batches.size === 0) {
+    // The share cap: shareCap times the fair share at most, whatever capacity a peer claims
+    // (ceil keeps the caps summing to at least the global batch).
+    const capped = Math.min(
+      cfg.maxBatch,
+      Math.max(cfg.minBatch, Math.ceil((cfg.shareCap * cfg.globalBatch) / ids.length)),
+    );
     batches =
       input.batching === 'wdb'
         ? assignBatches(
             ids.map((id) => ({ id, capacity: capacities.get(id) ?? 0 })),
-            { globalBatch: cfg.globalBatch, minBatch: cfg.minBatch, maxBatch: cfg.maxBatch },
+            { globalBatch: cfg.globalBatch, minBatch: cfg.minBatch, maxBatch: capped },
           )
         : assignEqualBatches(ids, cfg.globalBatch);
     state = recordRebalance(at);
@@ -92,9 +106,13 @@ export function rebalance(input: RebalanceInput): RebalanceOutcome {
   }
   // Peers that joined since the last rebalance are not in `batches` yet: the weight uses
   // the batches every current peer will run with, ours included.
-  const mine = batches.get(self) ?? Math.max(1, Math.round(cfg.globalBatch / ids.length));
+  // A peer not in the batches yet counts with the fair share, never with the batch it claims.
+  const fair = Math.max(1, Math.round(cfg.globalBatch / ids.length));
+  const batchOf = (id: PeerId) => Math.max(1, batches.get(id) ?? fair);
   let total = 0;
-  for (const id of ids) total += batches.get(id) ?? remotes.get(id)?.batchSize ?? mine;
-  const batchSize = Math.max(1, mine);
-  return { batches, state, batchSize, weight: total > 0 ? batchSize / total : 1, event };
+  for (const id of ids) total += batchOf(id);
+  const weights = new Map<PeerId, number>();
+  for (const id of ids) weights.set(id, batchOf(id) / total);
+  const batchSize = batchOf(self);
+  return { batches, state, batchSize, weight: weights.get(self)!, weights, event };
 }

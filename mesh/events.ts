@@ -29,6 +29,16 @@ export type RefusalKind =
   | 'bad-control'
   | 'non-finite-update'
   | 'absurd-update'
+  /** A second update from one peer for a step it already sent (DESIGN.md 10). */
+  | 'duplicate-update'
+  /** Accepted, scaled down to the room's norm bound (robust aggregation, DESIGN.md 10). */
+  | 'clipped-update'
+  /** A request for our parameters over the requester's allowance (mesh/rate-limit.ts). */
+  | 'too-many-requests'
+  /** Our own loss jumped past rollbackFactor x the best: back to the best model (DESIGN.md 10). */
+  | 'loss-jump'
+  /** A DKT source whose claimed loss was far better than the model it sent (distrusted). */
+  | 'false-claim'
   | 'wrong-model'
   | 'bad-params'
   | 'unexpected-params'

@@ -1,8 +1,9 @@
 /**
  * What a peer sends after each step, per strategy (DESIGN.md 3.2 and 3.6): DLion's per-link
  * prioritized residuals, dense updates (bsp, hop, dlion-no-prio), Ako's partitions of the
- * sliding sum and Gaia's significant entries. Every payload is in gradient units, already
- * weighted by the sender's batch share, so every receiver simply adds what arrives.
+ * sliding sum and Gaia's significant entries. Every payload is in units of the sender's mean
+ * gradient (weight 1): the receiver scales what arrives from a peer by the weight that its own
+ * batch assignment gives that peer (DESIGN.md 10), never by one the sender claims.
  */
 
 import {
@@ -123,8 +124,9 @@ function massOf(state: ExchangeState, id: PeerId): LinkMass {
 }
 
 /**
- * Builds this step's messages. `gradient` is the mean gradient, `meta.weight` the batch share
- * it is scaled by; `params` is needed by Gaia only; `stepMs` sizes Ako's partitions.
+ * Builds this step's messages. `gradient` is the mean gradient and goes out unscaled;
+ * `meta.weight`, our batch share, only informs the receivers (and scales Gaia's significance
+ * test); `params` is needed by Gaia only; `stepMs` sizes Ako's partitions.
  * Returns an Error (nothing sent, no state changed) for non-finite input.
  */
 export function buildUpdates(
@@ -134,8 +136,8 @@ export function buildUpdates(
   links: readonly ExchangeLink[],
   extra: { readonly params?: Float32Array; readonly stepMs: number; readonly step: number },
 ): OutgoingUpdate[] | Error {
-  const w = meta.weight;
-  const addedMass = w * l1(gradient);
+  const w = meta.weight > 0 ? meta.weight : 1;
+  const addedMass = l1(gradient);
   if (!Number.isFinite(addedMass)) return new Error('non-finite gradient');
   switch (state.exchange) {
     case 'prioritized': {
@@ -146,7 +148,7 @@ export function buildUpdates(
           r = createLinkResidual(state.paramCount);
           state.residuals.set(link.id, r);
         }
-        const added = accumulate(r, gradient, w);
+        const added = accumulate(r, gradient, 1);
         if (!added.ok) return added.error;
         const m = massOf(state, link.id);
         m.addedL1 += addedMass;
@@ -178,9 +180,7 @@ export function buildUpdates(
       return out;
     }
     case 'dense': {
-      const values = new Float32Array(gradient.length);
-      for (let i = 0; i < values.length; i++) values[i] = w * gradient[i]!;
-      const message = encodeUpdate(meta, { encoding: 'dense', values });
+      const message = encodeUpdate(meta, { encoding: 'dense', values: gradient });
       return links.map((link) => {
         const m = massOf(state, link.id);
         m.addedL1 += addedMass;
@@ -201,7 +201,7 @@ export function buildUpdates(
         maxP: Math.max(1, Math.min(state.paramCount, AKO_MAX_PARTITIONS)),
       });
       akoSetPartitionCount(ako, p);
-      const sent = akoStep(ako, gradient, w, extra.step);
+      const sent = akoStep(ako, gradient, 1, extra.step);
       if (!sent.ok) return sent.error;
       const s = sent.value;
       const message = encodeUpdate(meta, { encoding: 'range', start: s.start, values: s.values });
@@ -223,11 +223,12 @@ export function buildUpdates(
       const picked = gaiaSelect(gaia, params, gaiaThreshold(lr, lr));
       if (!picked.ok) return picked.error;
       const g = picked.value;
-      // Gaia's accumulator holds parameter changes (-lr w g); receivers add gradients and
-      // apply them through the shared optimizer, so the entries go out as -change / lr.
+      // Gaia's accumulator holds the parameter changes this peer makes (-lr w g), which its
+      // significance test needs; receivers weigh gradients themselves and apply them through
+      // the shared optimizer, so the entries go out as -change / (lr w).
       const toGradient = (v: Float32Array) => {
         const out = new Float32Array(v.length);
-        for (let i = 0; i < v.length; i++) out[i] = -v[i]! / lr;
+        for (let i = 0; i < v.length; i++) out[i] = -v[i]! / (lr * w);
         return out;
       };
       let message: Uint8Array | undefined;

@@ -4,6 +4,14 @@
  * Environment-agnostic: sockets, links, the trainer, storage and the clock are injected.
  */
 
+export {
+  type Adversary,
+  type AdversaryOptions,
+  ATTACK_KINDS,
+  type AttackKind,
+  LIAR_CAPACITY,
+  startAdversary,
+} from './adversary';
 export * from './events';
 export { createPeer, MAX_UPDATE_ABS } from './peer';
 export {

@@ -2,14 +2,18 @@
  * Direct knowledge transfer (DESIGN.md 3.5) as a peer runs it: evaluate (on the room's
  * dktEvaluateOn split: the common probe by default) and broadcast the report, in rounds that
  * every peer joins (core/dkt.ts, DktRound); once the round's reports are in, ask the best peer
- * for its parameters; serve ours when asked; merge what arrives with the rollback guard.
+ * for its parameters; serve ours when asked; merge what arrives with the rollback guard: the
+ * offered model is measured first (a false claim of its loss distrusts its source at once),
+ * and the merge is kept only when it strictly improves our loss on the DKT split (DESIGN.md 10).
  * Join sync (join-sync.ts) reuses the same request/params path.
  */
 
 import {
+  claimIsFalse,
   DEFAULT_ROOM_CONFIG,
   type DktReport,
   decideRound,
+  distrust,
   encodeParams,
   isValidReport,
   joinsRound,
@@ -55,6 +59,7 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
     s.lastDktAt = clock.now();
     const evalSplit = split();
     const ev = await exclusive((t) => t.evaluate(evalSplit));
+    if (await keepGoodModel(ev.loss)) return;
     const now = clock.now();
     if (Number.isFinite(ev.loss)) s.lastEval = { loss: ev.loss, accuracy: ev.accuracy, atMs: now };
     emit({
@@ -87,6 +92,35 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
     }
     s.dktRound = startRound(report.step, now, periodMs(), s.stepMsEstimate);
     decide();
+  };
+
+  /**
+   * Keeps our best parameters by this evaluation; a loss past rollbackFactor x the best (plus
+   * dktDelta), or no finite loss at all, rolls back to them. True when it rolled back (the
+   * evaluation is then not reported: it was of a model we no longer hold).
+   */
+  const keepGoodModel = async (loss: number): Promise<boolean> => {
+    const cfg = s.config;
+    if (cfg === undefined) return false;
+    const best = s.best;
+    const factor = cfg.rollbackFactor;
+    const jumped =
+      best !== undefined &&
+      factor > 0 &&
+      (!Number.isFinite(loss) || loss > factor * best.loss + cfg.dktDelta);
+    if (jumped) {
+      const set = await exclusive((t) => t.setParams(best.params.slice()));
+      if (set instanceof Error) return false;
+      refuse(
+        'loss-jump',
+        `our loss ${loss} jumped past ${factor} x the best ${best.loss} (step ${best.step}): back to that model`,
+      );
+      return true;
+    }
+    if (Number.isFinite(loss) && (best === undefined || loss < best.loss)) {
+      s.best = { loss, step: s.stepIndex, params: await exclusive((t) => t.getParams()) };
+    }
+    return false;
   };
 
   const onReport = () => {
@@ -124,8 +158,36 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
     if (got === undefined || !s.config) return;
     const cfg = s.config;
     const evalSplit = split();
-    const before = await exclusive((t) => t.evaluate(evalSplit));
+    // Our loss before: this round's own report when there is one (an evaluation a few steps
+    // old), else a fresh one. Every evaluation here is time taken from training.
+    const own = s.reports.get(s.selfId!);
+    const before =
+      own !== undefined && s.dktRound !== undefined && own.atMs >= s.dktRound.startedAtMs
+        ? { loss: own.loss, accuracy: own.accuracy }
+        : await exclusive((t) => t.evaluate(evalSplit));
     const saved = await exclusive((t) => t.getParams());
+    // The offered model itself, measured where its claim was made (the common probe; not where
+    // each peer's 'probe' is its own held-out split): a source whose claim is far better than
+    // the model it sent loses our trust at once.
+    if (evalSplit === 'probe' && s.trainer?.info.data?.probe !== 'own') {
+      // Copies: what a trainer is handed is taken (MeshTrainer), and both arrays are used again.
+      const set = await exclusive((t) => t.setParams(got.message.values.slice()));
+      if (set instanceof Error) {
+        refuse('bad-params', set.message, got.from);
+        return;
+      }
+      const offered = await exclusive((t) => t.evaluate('probe'));
+      await exclusive((t) => t.setParams(saved.slice()));
+      if (claimIsFalse(got.message.loss, offered.loss)) {
+        distrust(s.trust, got.from);
+        refuse(
+          'false-claim',
+          `${got.from} claimed a loss of ${got.message.loss} for a model we measured at ${offered.loss}`,
+          got.from,
+        );
+        return;
+      }
+    }
     const merged = await exclusive((t) => t.mergeParams(got.message.values, cfg.dktBeta));
     if (merged instanceof Error) {
       refuse('bad-params', merged.message, got.from);
@@ -138,8 +200,7 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
       beta: cfg.dktBeta,
       lossBefore: before.loss,
       lossAfter: after.loss,
-      atMs: Date.now(),
-      delta: cfg.dktDelta,
+      atMs: clock.wallNow(),
     });
     if (decision === 'rollback') await exclusive((t) => t.setParams(saved));
     const kept = decision === 'keep';
@@ -171,6 +232,18 @@ export function createKnowledgeTransfer(ctx: PeerContext): KnowledgeTransfer {
   const onParams = (r: Remote, p: ParamsMessage) => {
     const trainer = s.trainer;
     if (!trainer) return;
+    const join = s.joinAsked.get(r.id);
+    if (join?.state === 'waiting') {
+      join.state = 'answered';
+      if (
+        p.modelFingerprint !== trainer.info.fingerprint ||
+        p.values.length !== trainer.info.paramCount
+      ) {
+        refuse('wrong-model', `parameters of another model from ${r.id}`, r.id);
+      } else s.incomingParams.push({ from: r.id, message: p, purpose: 'join' });
+      notify();
+      return;
+    }
     if (s.request === undefined || s.request.to !== r.id) {
       refuse('unexpected-params', `parameters from ${r.id} that we did not ask for`, r.id);
       return;

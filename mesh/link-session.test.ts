@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { asPeerId, encodeUpdate } from '../core';
+import { asPeerId, encodeUpdate, maxMessageBytes } from '../core';
 import { createLinkSession, type LinkMessage, type LinkSession } from './link-session';
 import { createMemoryNetwork } from './memory-link';
 import { nodeClock } from './node/clock';
@@ -75,6 +75,7 @@ describe('the emulation shaper on a late clock', () => {
     // The sender's timers fire 30 ms late, as on a busy tab; the network itself is punctual.
     const late: MeshClock = {
       now: () => clock.now(),
+      wallNow: () => clock.wallNow(),
       setTimer: (ms, fn) => clock.setTimer(ms + 30, fn),
     };
     const network = createMemoryNetwork({ clock });
@@ -126,5 +127,52 @@ describe('the emulation shaper on a late clock', () => {
     expect(burst).toBeGreaterThan(frame); // it does catch up, rather than fall behind
     sessions.a.close('done');
     sessions.b.close('done');
+  });
+});
+
+describe('the longest message a link accepts', () => {
+  it('refuses a message beyond its model’s bound at every chunk, and takes one within it', async () => {
+    const clock = nodeClock();
+    const network = createMemoryNetwork({ clock });
+    const connector = network.connector();
+    const got: LinkMessage[] = [];
+    const refused: string[] = [];
+    const sessions: { a?: LinkSession; b?: LinkSession } = {};
+    // b's model has 2 000 parameters; the probe (4 MiB) is the largest message it needs.
+    const limit = maxMessageBytes(2000);
+    const make = (self: 'a' | 'b') =>
+      createLinkSession({
+        remote: asPeerId(self === 'a' ? 'b' : 'a'),
+        clock,
+        log: silentLogger,
+        ...(self === 'b' ? { maxMessageBytes: limit } : {}),
+        connect: (handlers) => connector({ initiator: self === 'a', iceServers: [], handlers }),
+        onSignal: (data) => sessions[self === 'a' ? 'b' : 'a']?.signal(data),
+        shaping: () => ({ capBps: undefined, latencyMs: 0 }),
+        onOpen: () => {},
+        onMessage: (m) => {
+          if (self === 'b') got.push(m);
+        },
+        onRefused: (kind, message) => {
+          if (self === 'b') refused.push(`${kind}: ${message}`);
+        },
+        onClose: () => {},
+      });
+    sessions.a = make('a');
+    sessions.b = make('b');
+    const { a, b } = sessions as Required<typeof sessions>;
+    await waitFor('the link opens', () => (a.isOpen() && b.isOpen() ? true : undefined), 5000);
+    // 1.1M parameters (4.4 MB): more than the bound; every one of its chunks is refused.
+    const big = update(1, 1_100_000);
+    expect(big.length).toBeGreaterThan(limit);
+    a.send(big, false);
+    a.send(update(2, 2000), false);
+    await waitFor('the small update arrives', () => (got.length === 1 ? true : undefined), 5000);
+    expect(got[0]?.kind).toBe('update');
+    // However the sender cut it (its chunk size follows the link's rate), one refusal per chunk.
+    expect(refused.length).toBeGreaterThanOrEqual(Math.ceil(big.length / 65_508));
+    expect(refused.every((r) => r.startsWith('bad-frame') && r.includes('exceeds'))).toBe(true);
+    a.close('done');
+    b.close('done');
   });
 });

@@ -45,7 +45,7 @@ const POLL_MS = 4;
 const PING_EVERY_MS = 2000;
 /** A partial message older than this is dropped (its sender gave up or the link stalled). */
 const REASSEMBLY_TIMEOUT_MS = 60_000;
-/** The largest message a peer accepts: a 16M-parameter vector and its header. */
+/** The largest message a link accepts unless told its model's: a 16M-parameter vector. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 64;
 
 /** What the link hands up to the peer. */
@@ -58,6 +58,12 @@ export interface LinkSessionOptions {
   readonly remote: PeerId;
   readonly clock: MeshClock;
   readonly log: MeshLogger;
+  /**
+   * The longest message accepted, refused at its first chunk (a peer passes core's
+   * maxMessageBytes(P) for its model: the largest update or parameter vector it can need).
+   * It bounds what a sender can make this link hold: two such messages of partial chunks.
+   */
+  readonly maxMessageBytes?: number;
   /** Opens the raw channel with these handlers (an RtcConnector bound to its options). */
   readonly connect: (handlers: RtcLinkHandlers) => RtcLink;
   /** Relays the channel's SDP/ICE to the remote peer through signaling. */
@@ -133,7 +139,9 @@ export function createLinkSession(o: LinkSessionOptions): LinkSession {
   // A receiver computing on its thread handles frames in bursts: summing 250 ms of spans per
   // sample (or four messages) keeps that jitter out of the estimate.
   const estimator = createBandwidthEstimator({ sampleSpanMs: 250 });
-  const reassembler: Reassembler = createReassembler({ maxMessageBytes: MAX_MESSAGE_BYTES });
+  const reassembler: Reassembler = createReassembler({
+    maxMessageBytes: o.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+  });
   const pacer: Pacer = createPacer();
   const queue: QueuedFrame[] = [];
   let queuedMessages = 0;

@@ -17,6 +17,7 @@ function manualClock() {
   const timers = new Map<number, { at: number; fn: () => void }>();
   const clock: MeshClock = {
     now: () => now,
+    wallNow: () => now,
     setTimer(ms, fn) {
       const id = ++seq;
       timers.set(id, { at: now + ms, fn });

@@ -21,10 +21,13 @@ import {
   type StepTimes,
   type StrategyTraits,
   type Trust,
+  type UpdateHistory,
+  type UpdatePayload,
 } from '../core';
 import type { MeshEvent, PeerPhase, RefusalKind } from './events';
 import type { ExchangeState } from './exchange';
 import type { LinkSession } from './link-session';
+import type { TokenBucket } from './rate-limit';
 import { createRefusalCounts } from './refusals';
 import type {
   Emulation,
@@ -49,6 +52,10 @@ export interface Remote {
   helloStep: number;
   /** It has sent at least one update: from then on the gate counts it. */
   updated: boolean;
+  /** The step of its last update taken (-1 before the first): one update per step. */
+  lastUpdateStep: number;
+  /** Its requests for our parameters, each a whole-model transfer (mesh/rate-limit.ts). */
+  readonly paramsRequests: TokenBucket;
   /** The site its hello declared (micro-clouds), undefined before the hello or when none. */
   site: string | undefined;
 }
@@ -58,6 +65,12 @@ export interface ParamsRequest {
   readonly to: PeerId;
   readonly purpose: 'dkt' | 'join';
   readonly atMs: number;
+}
+
+/** A join sync's request to one source: waiting, answered, or given up after ASK_AGAIN_MS. */
+export interface JoinAsk {
+  readonly atMs: number;
+  state: 'waiting' | 'answered' | 'gave-up';
 }
 
 /** Parameters that arrived as asked, waiting for the loop (or join sync) to take them. */
@@ -93,6 +106,8 @@ export interface PeerState {
   /** Our own weighted gradient of the last step, applied with `pending`. */
   own: Float32Array | undefined;
   request: ParamsRequest | undefined;
+  /** The sources a join sync asked for their parameters (mesh/join-sync.ts). */
+  readonly joinAsked: Map<PeerId, JoinAsk>;
   readonly incomingParams: IncomingParams[];
   readonly remotes: Map<PeerId, Remote>;
   readonly knownNames: Map<PeerId, string>;
@@ -106,6 +121,19 @@ export interface PeerState {
   trust: Trust;
   rebalanceState: RebalanceState;
   batches: ReadonlyMap<PeerId, number>;
+  /**
+   * Each counted peer's weight in the global batch, from our own batch assignment: an
+   * arriving update is weighed by this, never by its header (DESIGN.md 10).
+   */
+  weights: ReadonlyMap<PeerId, number>;
+  /** Our best model by evaluation loss, for the rollback on a loss jump. */
+  best: { loss: number; step: number; params: Float32Array } | undefined;
+  /** The latest update norm of each peer, ours included (mesh/aggregation.ts). */
+  readonly norms: Map<PeerId, number>;
+  /** Updates that arrived before our first step: judged right after it. */
+  readonly deferred: { from: PeerId; payload: UpdatePayload }[];
+  /** Each sender's recent updates, for the bound on its average (core/robust.ts). */
+  readonly histories: Map<PeerId, UpdateHistory>;
   iceServers: RtcLinkOptions['iceServers'];
   emulation: Emulation;
 }
@@ -134,6 +162,7 @@ export function createPeerState(o: PeerOptions): PeerState {
     pendingHasData: false,
     own: undefined,
     request: undefined,
+    joinAsked: new Map(),
     incomingParams: [],
     remotes: new Map(),
     knownNames: new Map(),
@@ -146,6 +175,11 @@ export function createPeerState(o: PeerOptions): PeerState {
     trust: createTrust(),
     rebalanceState: createRebalanceState(),
     batches: new Map(),
+    weights: new Map(),
+    best: undefined,
+    norms: new Map(),
+    deferred: [],
+    histories: new Map(),
     iceServers: [],
     emulation: {
       slowdown: o.emulation?.slowdown ?? 1,

@@ -7,20 +7,25 @@
 import {
   addPayloadInto,
   type ControlMessage,
+  DEFAULT_ROOM_CONFIG,
   expire,
   heard,
   isSupportedProtocol,
   join,
   leave,
+  maxMessageBytes,
   medianStepMs,
   type PeerId,
   PROTOCOL_VERSION,
+  progressed,
   type UpdateMessage,
 } from '../core';
+import { MAX_DEFERRED, weighUpdate } from './aggregation';
 import { dropLink } from './exchange';
 import type { KnowledgeTransfer } from './knowledge-transfer';
 import { createLinkSession, type LinkMessage } from './link-session';
 import type { PeerContext, Remote } from './peer-context';
+import { paramsRequests, takeToken } from './rate-limit';
 import { screenUpdate } from './refusals';
 import { effectiveCapBps, siteLinkShape } from './shaper';
 
@@ -47,6 +52,7 @@ export function createPeerLinks(
       remote: id,
       clock,
       log,
+      maxMessageBytes: maxMessageBytes(s.trainer.info.paramCount),
       connect: (handlers) => o.rtc({ initiator, iceServers: s.iceServers, handlers }),
       onSignal: (data) => {
         ctx.signaling.send({ type: 'sig/signal', to: id, data });
@@ -78,6 +84,8 @@ export function createPeerLinks(
       batchSize: 0,
       helloStep: 0,
       updated: false,
+      lastUpdateStep: -1,
+      paramsRequests: { tokens: 2, atMs: clock.now() },
       site: undefined,
     });
     const buffered = s.bufferedSignals.get(id);
@@ -92,7 +100,11 @@ export function createPeerLinks(
     r.session.close(reason);
     const wasLive = leave(s.membership, id);
     if (s.exchange) dropLink(s.exchange, id);
+    s.norms.delete(id);
+    s.histories.delete(id);
     if (s.request?.to === id) s.request = undefined;
+    const ask = s.joinAsked.get(id);
+    if (ask?.state === 'waiting') ask.state = 'gave-up';
     if (wasLive || r.ready) {
       emit({ type: 'peer-left', peerId: id, reason });
       log('info', 'peer left', { peer: id, reason });
@@ -178,14 +190,22 @@ export function createPeerLinks(
         });
         dkt.onReport();
         return;
-      case 'mesh/dkt-request':
+      case 'mesh/dkt-request': {
         if (!r.ready) {
           log('warn', 'parameters asked for before hello: ignored', { from: r.id });
+          return;
+        }
+        // Each answer is our whole parameter vector: a few per requester, and none while two
+        // of its messages still wait in our queue (a flood of requests must not fill memory).
+        const limit = paramsRequests(s.config?.dktPeriodSec ?? DEFAULT_ROOM_CONFIG.dktPeriodSec);
+        if (r.session.queuedMessages() >= 2 || !takeToken(r.paramsRequests, now, limit)) {
+          refuse('too-many-requests', `parameters asked for again by ${r.id}`, r.id);
           return;
         }
         log('info', 'parameters asked for', { from: r.id, purpose: c.purpose ?? 'dkt' });
         void dkt.serveParams(r, c.purpose ?? 'dkt');
         return;
+      }
       case 'mesh/dkt-outcome':
         log('info', 'dkt outcome', {
           from: r.id,
@@ -209,12 +229,36 @@ export function createPeerLinks(
       refuse(refused.kind, refused.message, r.id);
       return;
     }
+    // One update per peer per step: a second one for a step already taken (a replay, or a
+    // peer sending many per step to outweigh the others) is refused and counted.
+    if (u.meta.step <= r.lastUpdateStep) {
+      refuse(
+        'duplicate-update',
+        `update for step ${u.meta.step} from ${r.id}, which already sent step ${r.lastUpdateStep}`,
+        r.id,
+      );
+      return;
+    }
     if (!heard(s.membership, r.id, clock.now(), u.meta.step) && !s.membership.members.has(r.id))
       return;
+    r.lastUpdateStep = u.meta.step;
+    progressed(s.membership, r.id, clock.now());
     r.updated = true;
     r.capacity = u.meta.capacity;
     r.batchSize = u.meta.batchSize;
-    addPayloadInto(s.pending, u.payload);
+    const weighed = weighUpdate(s, r.id, u.payload, s.trainer.info.paramCount);
+    if (weighed.deferred) {
+      if (s.deferred.length < MAX_DEFERRED) s.deferred.push({ from: r.id, payload: u.payload });
+      else
+        refuse(
+          'clipped-update',
+          `update from ${r.id} dropped: too many before our first step`,
+          r.id,
+        );
+      return;
+    }
+    if (weighed.clipped !== undefined) refuse('clipped-update', weighed.clipped, r.id);
+    if (weighed.scale > 0) addPayloadInto(s.pending, u.payload, weighed.scale);
     s.pendingHasData = true;
     notify();
   };

@@ -5,14 +5,18 @@
  */
 
 import {
+  addPayloadInto,
   bandwidthBytesPerSec,
   hopSkip,
+  l2Norm,
   lastSteps,
-  livePeers,
+  medianStepMs,
   type PeerId,
+  progressingPeers,
   recordStepTime,
   sendBudgetBytes,
 } from '../core';
+import { recordHistory, weighUpdate } from './aggregation';
 import { rebalance } from './batching';
 import { buildUpdates } from './exchange';
 import { backlogOpen, countedPeers, gateOpen, gateStaleness } from './gate-policy';
@@ -34,8 +38,14 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
   const t = s.traits!;
 
   const staleness = (): number => gateStaleness(cfg, t);
+  // Liveness is progress: a linked peer that stopped stepping is not waited for (DESIGN.md 10).
   const counted = (): PeerId[] =>
-    countedPeers(livePeers(s.membership), s.remotes, s.stepIndex, staleness());
+    countedPeers(
+      progressingPeers(s.membership, clock.now(), medianStepMs(s.stepTimes)),
+      s.remotes,
+      s.stepIndex,
+      staleness(),
+    );
 
   /** Assigns this step's batch and weight (WDB or equal), announcing a recomputation. */
   const assignBatch = () => {
@@ -52,6 +62,7 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
       batches: s.batches,
     });
     s.batches = out.batches;
+    s.weights = out.weights;
     s.rebalanceState = out.state;
     if (out.event !== undefined) emit({ type: 'rebalance', ...out.event });
     s.batchSize = out.batchSize;
@@ -188,6 +199,18 @@ export async function runLoop(ctx: PeerContext, deps: LoopDeps): Promise<void> {
     s.stepMsEstimate =
       s.stepMsEstimate === 0 ? stepMs : s.stepMsEstimate + 0.3 * (stepMs - s.stepMsEstimate);
     const g = result.gradient;
+    // Our own norm is one of the references that bound the others' updates (core/robust.ts).
+    s.norms.set(s.selfId!, l2Norm(g));
+    recordHistory(s, s.selfId!, { encoding: 'dense', values: g }, g.length);
+    // What arrived before our first step can be judged now.
+    for (const d of s.deferred.splice(0)) {
+      const weighed = weighUpdate(s, d.from, d.payload, g.length);
+      if (weighed.clipped !== undefined) ctx.refuse('clipped-update', weighed.clipped, d.from);
+      if (weighed.scale > 0) {
+        addPayloadInto(s.pending!, d.payload, weighed.scale);
+        s.pendingHasData = true;
+      }
+    }
     const own = new Float32Array(g.length);
     for (let i = 0; i < g.length; i++) own[i] = s.weight * g[i]!;
     s.own = own;

@@ -10,6 +10,7 @@ import {
   type LinkStatus,
   MAX_MERGES,
   type MergeEvent,
+  type PeerData,
   type PeerId,
   type PeerKind,
   type PeerStatus,
@@ -70,6 +71,8 @@ export interface StatusInput {
   /** The last validation result; undefined before the first evaluation. */
   readonly lastEval: { readonly loss: number; readonly accuracy: number } | undefined;
   readonly paused: boolean;
+  /** What the trainer trains and reports on (no samples). */
+  readonly data?: PeerData | undefined;
   readonly links: readonly LinkStatus[];
   /** Every merge so far; the status carries the last MAX_MERGES. */
   readonly merges: readonly MergeEvent[];
@@ -96,6 +99,7 @@ export function buildStatus(i: StatusInput): PeerStatus {
     loss: lastEval && lastEval.loss >= 0 && lastEval.loss < 1e9 ? lastEval.loss : null,
     valAccuracy: lastEval?.accuracy ?? null,
     ...(i.paused ? { paused: true } : {}),
+    ...(i.data === undefined ? {} : { data: i.data }),
     links: [...i.links],
     merges: i.merges.slice(-MAX_MERGES),
   };

@@ -72,6 +72,7 @@ export function createPeer(o: PeerOptions): MeshPeer {
       capacity: s.capacity,
       lastEval: s.lastEval,
       paused: s.paused,
+      data: trainer.info.data,
       links: linkStatuses(s.remotes.values(), s.exchange),
       merges: s.merges,
     });
@@ -127,10 +128,18 @@ export function createPeer(o: PeerOptions): MeshPeer {
     ctx.every(HEARTBEAT_MS, links.heartbeat);
     ctx.every(EXPIRE_CHECK_MS, links.expireSilent);
     ctx.every(o.statusEveryMs ?? 3000, postStatus);
-    await joinSync(ctx, restored.restored);
-    if (s.closing) return;
-    setPhase(s.paused ? 'paused' : 'training', 'training');
-    await runLoop(ctx, { dkt, postStatus, shutdown: (graceful) => shutdown(graceful) });
+    try {
+      await joinSync(ctx);
+      if (s.closing) return;
+      setPhase(s.paused ? 'paused' : 'training', 'training');
+      await runLoop(ctx, { dkt, postStatus, shutdown: (graceful) => shutdown(graceful) });
+    } catch (error) {
+      // Nothing a peer sends may end the process: an error that escapes the loop (a bug, or a
+      // value the checks missed) fails this peer, logged, and it leaves cleanly.
+      const message = error instanceof Error ? error.message : String(error);
+      setPhase('failed', `the training loop stopped: ${message}`, 'loop');
+      await shutdown(true);
+    }
   };
 
   // ---- stop --------------------------------------------------------------------------------

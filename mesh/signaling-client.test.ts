@@ -38,6 +38,7 @@ function trackedClock(): MeshClock & { pending(): number } {
   const live = new Set<NodeJS.Timeout>();
   return {
     now: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer(ms, fn) {
       const handle = setTimeout(() => {
         live.delete(handle);
@@ -315,6 +316,7 @@ function manualClock() {
   const timers = new Map<number, { at: number; fn: () => void }>();
   return {
     now: () => t,
+    wallNow: () => t,
     setTimer(ms: number, fn: () => void) {
       const id = seq++;
       timers.set(id, { at: t + ms, fn });

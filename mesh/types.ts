@@ -6,6 +6,7 @@
 
 import type {
   EvalSplit,
+  PeerData,
   PeerId,
   PeerKind,
   RoomConfig,
@@ -22,6 +23,11 @@ import type { SiteShaping } from './shaper';
 export interface MeshClock {
   /** Milliseconds on a monotonic clock. */
   now(): number;
+  /**
+   * Milliseconds since the epoch, for times shown to people (a merge on the dashboard); never
+   * for durations. A virtual clock's wall time starts at a fixed epoch and moves with it.
+   */
+  wallNow(): number;
   /** Runs `fn` once after `ms`; returns a cancel function (safe to call twice). */
   setTimer(ms: number, fn: () => void): () => void;
 }
@@ -57,6 +63,8 @@ export interface MeshTrainerInfo {
   readonly fingerprint: number;
   /** Sizes of the parameter tensors in flat order (Ako partitions along them). */
   readonly layerSizes: readonly number[];
+  /** What the peer trains and reports on, for its status (no samples). */
+  readonly data?: PeerData;
 }
 
 export interface MeshStepResult {
@@ -84,7 +92,11 @@ export interface MeshEval {
 export interface MeshTrainer {
   readonly info: MeshTrainerInfo;
   step(batchSize: number): Promise<MeshStepResult | Error>;
-  /** Applies a flat update (a mean gradient) through the optimizer. */
+  /**
+   * Applies a flat update (a mean gradient) through the optimizer. Every array handed to
+   * apply, setParams and mergeParams is taken: a trainer in a thread transfers its buffer,
+   * so the caller must pass a copy of anything it uses again.
+   */
   apply(update: Float32Array): Promise<undefined | Error>;
   getParams(): Promise<Float32Array>;
   setParams(params: Float32Array): Promise<undefined | Error>;

@@ -36,7 +36,7 @@ export type PeersFixture = (n: number, options?: BrowserContextOptions) => Promi
 /** Server options a test may choose: a join secret, the port of a server it replaces, a Redis to federate through. */
 export type MeshServerOptions = Pick<
   SignalingStartOptions,
-  'secret' | 'port' | 'redisUrl' | 'serverId' | 'memberTtlMs'
+  'secret' | 'port' | 'redisUrl' | 'serverId' | 'memberTtlMs' | 'accessLog'
 >;
 
 /**

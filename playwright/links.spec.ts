@@ -1,6 +1,6 @@
 // Bandwidth between busy tabs: three tabs train on the automatic backend (WebGPU is
 // SwiftShader here, so each tab times its backends), one with a 4 Mbit/s emulated uplink, one
-// slowed down 4x. For three minutes of training: the capped tab's two links read within 35% of
+// slowed down 4x. For two minutes of training: the capped tab's two links read within 20% of
 // 4 Mbit/s from the first minute on, its dashboard shows the cap beside the estimate, and the
 // server's room status lists all three tabs at every poll (busy tabs whose reports are late
 // stay in the room while their sockets answer).
@@ -10,8 +10,8 @@ import { allTraining, apiPeerIds, newRoom } from './mesh-helpers';
 import { field } from './page-fields';
 
 const CAP_BPS = 4e6;
-const TOLERANCE = 0.35;
-const HOLD_MS = 180_000;
+const TOLERANCE = 0.2;
+const HOLD_MS = 120_000;
 const SETTLE_MS = 60_000;
 
 test('three busy tabs: the capped tab reads its cap, and the room keeps every tab', async ({
@@ -63,10 +63,10 @@ test('three busy tabs: the capped tab reads its cap, and the room keeps every ta
 
   // Every poll listed all three tabs.
   expect(listed.filter((l) => l !== expected)).toEqual([]);
-  // Within 35% of the cap from the first minute on, on both links.
+  // Within 20% of the cap from the first minute on, on both links.
   const within = (m: number) => Math.abs(m * 1e6 - CAP_BPS) <= TOLERANCE * CAP_BPS;
   const late = samples.filter((s) => s.t >= SETTLE_MS);
-  expect(late.length).toBeGreaterThan(30);
+  expect(late.length).toBeGreaterThan(20);
   const off = late.filter((s) => s.mbps.length !== 2 || !s.mbps.every(within));
   expect(off, `samples off the cap after ${SETTLE_MS / 1000} s`).toEqual([]);
   // The dashboard shows the cap beside the estimate, on both of the capped tab's links.

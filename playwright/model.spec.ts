@@ -6,15 +6,14 @@
 // kiosk restarted on its state dir resumes the custom model; a room of another model refuses
 // that checkpoint (kept aside) and starts fresh.
 
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type KioskProcess, lastLine, spawnKiosk } from '../kiosk/test-support';
 import { expect, test } from './fixtures';
 import { allTraining, newRoom, START_MS, tabUrl } from './mesh-helpers';
+import { verifyExport } from './support/verify';
 
 const kiosks: KioskProcess[] = [];
 const dirs: string[] = [];
@@ -60,19 +59,6 @@ async function writeModel(dir: string): Promise<string> {
   );
   model.dispose();
   return join(dir, 'small-cnn.json');
-}
-
-/** Accuracy of an exported model in a fresh Node process, with plain tfjs. */
-async function verify(
-  dir: string,
-  samples: number,
-): Promise<{ accuracy: number; samples: number }> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import', 'tsx', 'playwright/support/verify-export.ts', dir, String(samples)],
-    { timeout: 120_000 },
-  );
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { accuracy: number; samples: number };
 }
 
 function startKiosk(args: readonly string[]): KioskProcess {
@@ -166,7 +152,7 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
   const task = JSON.parse(readFileSync(join(tabExport, 'task.json'), 'utf8'));
   expect(task.model.kind).toBe('layers');
   expect(task.input).toEqual({ kind: 'image', height: 28, width: 28, channels: 1, scale: 'unit' });
-  const tabLoaded = await verify(tabExport, tabSamples);
+  const tabLoaded = await verifyExport(tabExport, tabSamples);
   expect(tabLoaded.samples).toBe(tabSamples);
   expect(Math.abs(tabLoaded.accuracy - tabReported)).toBeLessThanOrEqual(0.005);
 
@@ -184,7 +170,7 @@ test("a kiosk and a tab train a person's model.json past 85%; both exports repro
   expect(exported?.why).toBe('leave');
   const kioskReported = Number(exported?.testAccuracy);
   expect(kioskReported).toBeGreaterThan(0.85);
-  const kioskLoaded = await verify(kioskExport, Number(exported?.testSamples));
+  const kioskLoaded = await verifyExport(kioskExport, Number(exported?.testSamples));
   expect(Math.abs(kioskLoaded.accuracy - kioskReported)).toBeLessThanOrEqual(0.005);
   test.info().annotations.push({
     type: 'measured',

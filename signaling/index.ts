@@ -9,6 +9,7 @@ export {
   serverFlagsHelp,
 } from './config';
 export {
+  type AccessLogEntry,
   DEFAULT_LIMITS,
   DEFAULT_OPTIONS,
   type SignalingLimits,

@@ -82,6 +82,11 @@ export interface SignalingOptions {
   limits: SignalingLimits;
   log: (line: string) => void;
   /**
+   * Called once per HTTP request with its method, URL and the bytes its body carried (an
+   * access log: what a peer asked of the server, e.g. that nothing was uploaded).
+   */
+  accessLog?: (entry: AccessLogEntry) => void;
+  /**
    * Federation through Redis (DESIGN.md 8): rooms span every server that uses the same Redis.
    * Undefined: one process with in-memory rooms, the embedded default.
    */
@@ -90,6 +95,13 @@ export interface SignalingOptions {
   serverId?: string;
   /** Federated members expire this long after their server's last refresh. */
   memberTtlMs: number;
+}
+
+export interface AccessLogEntry {
+  readonly method: string;
+  readonly url: string;
+  /** Bytes of the request body, counted as they arrived. */
+  readonly bodyBytes: number;
 }
 
 /** What startSignalingServer takes: any option, and any subset of the limits. */
@@ -1058,6 +1070,14 @@ export async function startSignalingServer(
     log,
   };
   const onRequest: Parameters<typeof createHttpServer>[1] = (req, res) => {
+    const access = o.accessLog;
+    if (access !== undefined) {
+      let bodyBytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bodyBytes += chunk.length;
+      });
+      res.on('finish', () => access({ method: req.method ?? '?', url: req.url ?? '', bodyBytes }));
+    }
     void handleHttp(req, res, httpDeps);
   };
   const server: Server = o.tls

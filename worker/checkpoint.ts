@@ -1,6 +1,6 @@
 /**
  * A peer's checkpoint as one versioned, checksummed blob (params, optimizer state, step and
- * metrics), the store interface its browser and Node adapters implement, and a restore that
+ * the model's local state), the store interface its browser and Node adapters implement, and a restore that
  * either hands back a whole checkpoint or says why the peer starts fresh.
  *
  * Byte layout, version 1. Integers little-endian; floats IEEE 754 little-endian (as in core's
@@ -14,8 +14,9 @@
  *   8        4       H: header length in bytes (u32), at most MAX_HEADER_BYTES
  *   12       H       header: UTF-8 JSON, a strict object (CheckpointHeader below):
  *                    { model, fingerprint, room, dataset, step, paramCount,
- *                      optimizer: { kind, hyper, step, bufferLengths }, metrics,
- *                      localStateLength? }
+ *                      optimizer: { kind, hyper, step, bufferLengths }, localStateLength? }
+ *                    (blobs written before 2026-12-03 also carry `metrics: []`, read and
+ *                    ignored: it was always written empty and never read)
  *   12+H     0-3     zero padding to A = 12 + H rounded up to a multiple of 4
  *   A        4P      params (f32 x paramCount)
  *   ..       4L_k    optimizer buffers k = 0.. (f32 x bufferLengths[k]; sgd: [velocity],
@@ -43,24 +44,13 @@ import { checkOptimizerSnapshot, type ExportedOptimizerState, MAX_PARAM_COUNT } 
 
 export const CHECKPOINT_MAGIC = 'DLCK';
 export const CHECKPOINT_VERSION = 1;
-/** Only the newest metric points are kept: a chart's worth, and the header stays small. */
-export const MAX_METRICS = 2000;
-/** Bounds the JSON a decoder will read: 2000 metric points are about 200 KB. */
+/** Bounds the JSON a decoder will read (a header is a few hundred bytes). */
 export const MAX_HEADER_BYTES = 1 << 20;
 export const MAX_ROOM_LENGTH = 256;
 export const MAX_DATASET_LENGTH = 64;
 
 const PREFIX_BYTES = 12;
 const MAGIC_BYTES = [0x44, 0x4c, 0x43, 0x4b] as const;
-
-/** One point of the metrics history the dashboard draws after a reload. */
-export interface MetricPoint {
-  readonly step: number;
-  /** Wall-clock time (ms since the epoch) of the measurement. */
-  readonly atMs: number;
-  readonly loss: number;
-  readonly accuracy?: number;
-}
 
 /** Everything a peer needs to resume where it stopped. */
 export interface Checkpoint {
@@ -75,8 +65,6 @@ export interface Checkpoint {
   readonly optimizer: ExportedOptimizerState;
   /** The model's non-trainable weights in `model.nonTrainableWeights` order, if it has any. */
   readonly localState?: Float32Array;
-  /** Oldest first; encoding keeps the last MAX_METRICS finite points. */
-  readonly metrics: readonly MetricPoint[];
 }
 
 /** What the restoring peer is: a checkpoint of anything else is refused as 'foreign'. */
@@ -117,13 +105,6 @@ const u32 = () => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xff
 const count = () => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_PARAM_COUNT));
 const finite = () => v.pipe(v.number(), v.finite());
 
-const MetricPointSchema = v.strictObject({
-  step: u32(),
-  atMs: v.pipe(finite(), v.minValue(0)),
-  loss: finite(),
-  accuracy: v.exactOptional(v.pipe(finite(), v.minValue(0), v.maxValue(1))),
-});
-
 // Hyperparameter ranges are the optimizer's to judge (checkOptimizerSnapshot): the schema
 // only fixes keys and types, so there is one source of truth for what an optimizer accepts.
 const OptimizerHeaderSchema = v.variant('kind', [
@@ -155,7 +136,8 @@ export const CheckpointHeaderSchema = v.strictObject({
   step: u32(),
   paramCount: count(),
   optimizer: OptimizerHeaderSchema,
-  metrics: v.pipe(v.array(MetricPointSchema), v.maxLength(MAX_METRICS)),
+  /** Older blobs: the empty metrics list they carry (see the layout above). */
+  metrics: v.exactOptional(v.strictTuple([])),
   localStateLength: v.exactOptional(count()),
 });
 
@@ -182,26 +164,8 @@ function firstNonFinite(a: Float32Array): number {
   return -1;
 }
 
-/** The metric points a checkpoint keeps: finite ones (JSON has no NaN), the newest MAX_METRICS. */
-function keptMetrics(metrics: readonly MetricPoint[]): MetricPoint[] {
-  const out: MetricPoint[] = [];
-  for (let i = metrics.length - 1; i >= 0 && out.length < MAX_METRICS; i--) {
-    const m = metrics[i]!;
-    // A diverged step's NaN loss says nothing a chart can draw; dropping it keeps the blob readable.
-    if (!Number.isFinite(m.loss)) continue;
-    if (m.accuracy !== undefined && !Number.isFinite(m.accuracy)) continue;
-    out.push(
-      m.accuracy === undefined
-        ? { step: m.step, atMs: m.atMs, loss: m.loss }
-        : { step: m.step, atMs: m.atMs, loss: m.loss, accuracy: m.accuracy },
-    );
-  }
-  return out.reverse();
-}
-
 /**
- * The blob for `c`. Metric points with a non-finite value are dropped and only the newest
- * MAX_METRICS kept; everything else is written as given. Throws CheckpointError when `c` is
+ * The blob for `c`, written as given. Throws CheckpointError when `c` is
  * not something decodeCheckpoint would accept back (non-finite params or optimizer buffers,
  * mismatched lengths, an out-of-range field): that is a caller bug, and writing a blob that
  * can never be restored would hide it.
@@ -232,7 +196,6 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
               c.optimizer.buffers[1]?.length ?? 0,
             ],
           },
-    metrics: keptMetrics(c.metrics),
     ...(c.localState && c.localState.length > 0 ? { localStateLength: c.localState.length } : {}),
   };
   const parsed = v.safeParse(CheckpointHeaderSchema, header);
@@ -462,7 +425,6 @@ function decode(
     params,
     optimizer,
     ...(localState ? { localState } : {}),
-    metrics: h.metrics,
   });
 }
 

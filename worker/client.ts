@@ -67,6 +67,19 @@ export interface ServiceTrainer {
 const given = (a: Float32Array) => Comlink.transfer(a, [a.buffer as ArrayBuffer]);
 
 /**
+ * An array whose buffer was already handed to the thread (a caller that used it twice). Posting
+ * it does not fail in Node's worker_threads: the call is never answered, and the peer's whole
+ * trainer queue waits behind it. Refused here instead.
+ */
+const handedOver = (a: Float32Array): TrainerServiceError | undefined =>
+  a.buffer.byteLength === 0
+    ? new TrainerServiceError(
+        'handed-over',
+        'an array handed to the trainer twice (its buffer is gone)',
+      )
+    : undefined;
+
+/**
  * The client over a started service. `release` runs once after the service's dispose (it
  * ends the thread). Example: `trainerClient(remote, info, () => worker.terminate())`.
  */
@@ -97,10 +110,10 @@ export function trainerClient(
   return {
     info,
     step: (b) => value(remote.step(b)),
-    apply: (u) => done(remote.apply(given(u))),
+    apply: async (u) => handedOver(u) ?? done(remote.apply(given(u))),
     getParams: () => orThrow(remote.getParams()),
-    setParams: (p) => done(remote.setParams(given(p))),
-    mergeParams: (p, beta) => done(remote.mergeParams(given(p), beta)),
+    setParams: async (p) => handedOver(p) ?? done(remote.setParams(given(p))),
+    mergeParams: async (p, beta) => handedOver(p) ?? done(remote.mergeParams(given(p), beta)),
     evaluate: (split) => orThrow(remote.evaluate(split)),
     capacity: () => orThrow(remote.capacity()),
     setSlowdown: (f) => done(remote.setSlowdown(f)),

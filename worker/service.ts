@@ -268,7 +268,6 @@ export function createTrainerService<TSource>(host: TrainerHost<TSource>) {
           fingerprint: t.info.fingerprint,
           room: init.room,
           dataset: init.config.dataset,
-          metrics: [],
           ...(await t.snapshot()),
         });
         await store.save(init.checkpointKey, bytes);

@@ -15,13 +15,21 @@ import {
   mergeParams,
   mulberry32,
   ok,
+  type PeerData,
   type Result,
   smoothCapacity,
   type Task,
 } from '../core';
 import { type BackendName, selectBackend } from './backend';
 import type { Checkpoint } from './checkpoint';
-import { allocateBatch, type BatchBuffers, type Dataset, gatherBatch } from './data';
+import {
+  allocateBatch,
+  type BatchBuffers,
+  type Dataset,
+  gatherBatch,
+  permutation,
+  sampleSize,
+} from './data';
 import {
   buildModel,
   disposeModel,
@@ -94,6 +102,15 @@ export interface TrainerData {
   readonly validation: Dataset;
   readonly test: Dataset;
   readonly probe: Dataset;
+  /**
+   * Whose data this is and where test and probe come from: a room shard ('room' for both)
+   * unless said otherwise.
+   */
+  readonly origin?: {
+    readonly own: boolean;
+    readonly test: 'room' | 'own';
+    readonly probe: 'room' | 'own';
+  };
 }
 
 export interface TrainerInfo {
@@ -108,6 +125,8 @@ export interface TrainerInfo {
   readonly trainSize: number;
   readonly validationSize: number;
   readonly testSize: number;
+  /** The training samples per label and where test and probe come from (no samples). */
+  readonly data: PeerData;
 }
 
 export interface StepResult {
@@ -232,13 +251,13 @@ export async function createTrainer(
     disposeModel(built);
     throw new TrainerError('bad-model', 'weights: the initial weights hold a non-finite value');
   }
-  const dataFeatures = data.train.rows * data.train.cols;
+  const dataFeatures = sampleSize(data.train);
   const modelInput = spec.inputShape.reduce((a, b) => a * b, 1);
   if (modelInput !== dataFeatures) {
     disposeModel(built);
     throw new TrainerError(
       'bad-model',
-      `input: the model takes ${modelInput} values per sample but the data holds ${dataFeatures} (${data.train.rows} x ${data.train.cols})`,
+      `input: the model takes ${modelInput} values per sample but the data holds ${dataFeatures}`,
     );
   }
   const signed = task.input.kind === 'image' && task.input.scale === 'signed';
@@ -300,6 +319,12 @@ export async function createTrainer(
     trainSize: data.train.count,
     validationSize: data.validation.count,
     testSize: data.test.count,
+    data: {
+      own: data.origin?.own ?? false,
+      perLabel: labelCounts(data.train, classes),
+      test: data.origin?.test ?? 'room',
+      probe: data.origin?.probe ?? 'room',
+    },
   };
 
   return {
@@ -484,15 +509,12 @@ export async function createTrainer(
   };
 }
 
-/** A seeded Fisher-Yates permutation of 0..n-1. */
-function permutation(n: number, rand: () => number): Uint32Array {
-  const p = new Uint32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = p[i]!;
-    p[i] = p[j]!;
-    p[j] = t;
+/** Samples per label in a dataset (labels past `classes` are not counted: the data refused them). */
+function labelCounts(ds: Dataset, classes: number): number[] {
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < ds.count; i++) {
+    const l = ds.labels[i]!;
+    if (l < classes) counts[l]! += 1;
   }
-  return p;
+  return counts;
 }

@@ -7,10 +7,11 @@
 
 import type { MeshClock } from '../../mesh';
 
-/** performance.now() and setTimeout; the returned cancel is safe to call twice. */
+/** performance.now(), Date.now() and setTimeout; the returned cancel is safe to call twice. */
 export function browserClock(): MeshClock {
   return {
     now: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer(ms, fn) {
       let handle: number | undefined = window.setTimeout(() => {
         handle = undefined;

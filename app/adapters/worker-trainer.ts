@@ -4,10 +4,12 @@
  * the MeshTrainer the mesh drives; this only says what the tab asks of it.
  */
 
+import { roomTask } from '../../core';
 import type { TrainerFactory, TrainerRequest } from '../../mesh';
 import type { BackendName } from '../../worker';
-import { BROWSER_TEST_SAMPLES, startWorkerTrainer } from '../../worker/browser';
+import { BROWSER_TEST_SAMPLES, keptSummary, startWorkerTrainer } from '../../worker/browser';
 import type { NewRoomModel } from '../model-upload';
+import { ownDataKept } from '../own-data';
 
 export interface WorkerTrainerOptions {
   /** Room and display name: the checkpoint's IndexedDB key is `${room}/${name}`. */
@@ -26,8 +28,15 @@ export interface WorkerTrainerOptions {
  * `createPeer({ ..., createTrainer: workerTrainerFactory({ room, name, slowdown: 2 }) })`.
  */
 export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFactory {
-  return (request: TrainerRequest) => {
+  return async (request: TrainerRequest) => {
     const pretrained = options.newRoomModel?.pretrained;
+    // The person's own samples kept for the room, if any; a room that trains on each peer's
+    // own data waits here until the person chooses them on the dashboard.
+    let kept = (await keptSummary(options.room).catch(() => undefined)) !== undefined;
+    if (!kept && roomTask(request.config).data.kind === 'local') {
+      await ownDataKept(options.room);
+      kept = true;
+    }
     return startWorkerTrainer(
       {
         config: request.config,
@@ -41,7 +50,7 @@ export function workerTrainerFactory(options: WorkerTrainerOptions): TrainerFact
         ...(pretrained && options.newRoomModel
           ? { pretrained: { task: options.newRoomModel.task, weights: pretrained } }
           : {}),
-        source: { dataBaseUrl: location.origin },
+        source: { dataBaseUrl: location.origin, ...(kept ? { ownData: true } : {}) },
       },
       `trainer-${request.peerId}`,
     );

@@ -92,7 +92,8 @@ const output: BenchOutput = {
   runs: [run('dlion', 13_845_678), run('bsp', 40_000_000), run('gaia', 5e6), run('hop', 0)],
 };
 
-const md = renderReport(output, { accuracy: 'het-3-accuracy.svg', bytes: 'het-3-bytes.svg' });
+const plots = { accuracy: 'het-3-accuracy.svg', bytes: 'het-3-bytes.svg' };
+const md = renderReport(output, plots);
 const lines = md.split('\n');
 
 describe('renderReport', () => {
@@ -147,6 +148,30 @@ describe('renderReport', () => {
 
   it('lists steps, merges and wall time per run', () => {
     expect(lines).toContain('| dlion | p1: 900, p2: 240 | 3 / 1 | 12.3 |');
+  });
+
+  it('has an attack table when adversaries took part, and none otherwise', () => {
+    expect(renderReport(output, plots)).not.toContain('### Under attack');
+    const attacked: BenchOutput = {
+      ...output,
+      runs: [
+        {
+          ...run('dlion', 1),
+          attack: {
+            kind: 'scaled',
+            replaced: ['p|3'],
+            undefended: false,
+            refusals: { 'duplicate-update': 90, 'clipped-update': 12 },
+            adversaryShare: 0.25,
+          },
+        },
+      ],
+    };
+    const md = renderReport(attacked, plots);
+    expect(md).toContain('### Under attack');
+    expect(md).toContain(
+      '| dlion | scaled | p\\|3 | on | duplicate-update: 90, clipped-update: 12 | 25.0% |',
+    );
   });
 
   it('includes the calibration as JSON, and leaves the section out without one', () => {

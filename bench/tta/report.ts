@@ -219,6 +219,41 @@ export function renderReport(
       ]),
     );
   }
+  const attacked = output.runs.filter((r) => r.attack !== undefined);
+  if (attacked.length > 0) {
+    lines.push(
+      '',
+      '### Under attack',
+      '',
+      "Adversaries (mesh/adversary.ts) in place of the peers named; the accuracy above is the honest peers'. Refusals are what the honest peers counted, summed.",
+      '',
+      row([
+        'strategy',
+        'attack',
+        'replaced',
+        'defences',
+        'refused (kind: count)',
+        "adversaries' batch share",
+      ]),
+      row(['---', '---', '---', '---', '---', '---:']),
+    );
+    for (const run of attacked) {
+      const a = run.attack!;
+      const counted = Object.entries(a.refusals)
+        .map(([k, n]) => `${k}: ${n}`)
+        .join(', ');
+      lines.push(
+        row([
+          cell(run.strategy),
+          cell(a.kind),
+          cell(a.replaced.join(', ')),
+          a.undefended ? 'off' : 'on',
+          cell(counted === '' ? '—' : counted),
+          `${fixed(100 * a.adversaryShare, 1)}%`,
+        ]),
+      );
+    }
+  }
   if (spec.peers.some((p) => p.site !== undefined)) {
     lines.push(
       '',

@@ -10,13 +10,27 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32, type PeerId, type StrategyName } from '../../core';
-import { createPeer, type MeshLogger, type MeshPeer } from '../../mesh';
+import {
+  type Adversary,
+  type AttackKind,
+  createPeer,
+  type MeshLogger,
+  type MeshPeer,
+  startAdversary,
+} from '../../mesh';
 import { createMemoryNetwork } from '../../mesh/memory-link';
 import { createVirtualClock, nodeTrainerFactory } from '../../mesh/node';
 import { roomConfigFor, siteShapingFor } from './scenario';
 import { createSimSignaling } from './sim-signaling';
 import { type ComputeCosts, simTrainerFactory } from './sim-trainer';
-import type { CurvePoint, LinkBytes, PeerDetail, Scenario, StrategyRun } from './types';
+import type {
+  AttackOutcome,
+  CurvePoint,
+  LinkBytes,
+  PeerDetail,
+  Scenario,
+  StrategyRun,
+} from './types';
 
 export interface SimOptions {
   readonly costs: ComputeCosts;
@@ -25,7 +39,20 @@ export interface SimOptions {
   /** Runtime log lines (info and up) go to LOGDIR/STRATEGY.log, stamped with virtual ms. */
   readonly logDir: string | undefined;
   readonly progress: (line: string) => void;
+  /**
+   * Adversaries in place of `count` peers from the third on (p3, then p4, ...): the run
+   * measures the honest peers only. `undefended` is recorded with the outcome (the caller sets
+   * the room config).
+   */
+  readonly attack?: {
+    readonly kind: AttackKind;
+    readonly count: number;
+    readonly undefended: boolean;
+  };
 }
+
+/** Milliseconds of virtual time between an adversary's steps. */
+const ADVERSARY_EVERY_MS = 50;
 
 export class SimError extends Error {
   override name = 'SimError';
@@ -64,7 +91,16 @@ export async function runSim(
   const merges = { kept: 0, rolledBack: 0 };
   const detail = new Map<string, { steps: number; batch: number; computeMs: number }>();
   const sites = siteShapingFor(scenario);
-  const peers: MeshPeer[] = scenario.peers.map((p, i) => {
+  const replaced = new Set<number>();
+  for (let k = 0; k < (o.attack?.count ?? 0); k++) replaced.add(2 + k);
+  if (replaced.size > 0 && Math.max(...replaced) >= scenario.peers.length) {
+    throw new SimError(
+      `--attackers ${replaced.size}: the scenario has ${scenario.peers.length} peers, and p1 and p2 stay honest`,
+    );
+  }
+  const rebalances: Record<string, number>[] = [];
+  const slots: (MeshPeer | undefined)[] = scenario.peers.map((p, i) => {
+    if (replaced.has(i)) return undefined;
     const peer = createPeer({
       room,
       name: p.name,
@@ -99,13 +135,17 @@ export async function runSim(
         d.computeMs += e.computeMs;
       } else if (e.type === 'phase' && e.phase === 'failed') {
         o.progress(`[sim ${strategy}] ${p.name} failed: ${e.detail}`);
+      } else if (e.type === 'rebalance' && replaced.size > 0) {
+        rebalances.push(e.batches);
       }
     });
     return peer;
   });
+  const peers = slots.filter((p): p is MeshPeer => p !== undefined);
+  const adversaries: Adversary[] = [];
   for (const c of scenario.timeline) {
     clock.setTimer(c.atS * 1000, () => {
-      peers[c.peer]!.setEmulation({
+      slots[c.peer]?.setEmulation({
         ...(c.slowdown === undefined ? {} : { slowdown: c.slowdown }),
         ...(c.uplinkMbps === undefined ? {} : { uplinkBps: c.uplinkMbps * 1e6 }),
       });
@@ -163,6 +203,24 @@ export async function runSim(
     }
     curve.length = 0;
     await observe(0);
+    if (o.attack !== undefined) {
+      for (const i of replaced) {
+        adversaries.push(
+          startAdversary({
+            signaling: (hello) => hub.connect(hello),
+            room,
+            kind: o.attack.kind,
+            rtc: network.connector(),
+            clock,
+            paramCount: evaluator.info.paramCount,
+            modelFingerprint: evaluator.info.fingerprint,
+            everyMs: ADVERSARY_EVERY_MS,
+            name: scenario.peers[i]!.name,
+            seed: o.seed * 1000 + i + 1,
+          }),
+        );
+      }
+    }
     let lastPrint = performance.now();
     for (let t = everyMs; t <= budgetMs + 1e-6; t += everyMs) {
       await clock.runUntil(joinedAt + t);
@@ -193,8 +251,9 @@ export async function runSim(
       }
     }
     const elapsedMs = clock.now() - joinedAt;
-    const peerDetail: PeerDetail[] = scenario.peers.map((p) => {
-      const d = detail.get(p.name)!;
+    const peerDetail: PeerDetail[] = scenario.peers.flatMap((p) => {
+      const d = detail.get(p.name);
+      if (d === undefined) return [];
       return {
         name: p.name,
         steps: d.steps,
@@ -202,7 +261,36 @@ export async function runSim(
         computeShare: elapsedMs > 0 ? d.computeMs / elapsedMs : 0,
       };
     });
+    let attack: AttackOutcome | undefined;
+    if (o.attack !== undefined) {
+      const refusals: Record<string, number> = {};
+      for (const p of peers) {
+        for (const [kind, n] of Object.entries(p.refusals())) {
+          if (n > 0) refusals[kind] = (refusals[kind] ?? 0) + n;
+        }
+      }
+      const ids = new Set(adversaries.map((a) => a.id()).filter((id) => id !== undefined));
+      const shares = rebalances
+        .filter((b) => Object.keys(b).some((id) => ids.has(id as PeerId)))
+        .map((b) => {
+          let all = 0;
+          let theirs = 0;
+          for (const [id, n] of Object.entries(b)) {
+            all += n;
+            if (ids.has(id as PeerId)) theirs += n;
+          }
+          return all > 0 ? theirs / all : 0;
+        });
+      attack = {
+        kind: o.attack.kind,
+        replaced: [...replaced].map((i) => scenario.peers[i]!.name),
+        undefended: o.attack.undefended,
+        refusals,
+        adversaryShare: shares.length === 0 ? 0 : shares.reduce((a, b) => a + b, 0) / shares.length,
+      };
+    }
     return {
+      ...(attack === undefined ? {} : { attack }),
       strategy,
       curve,
       bytesSent: links.reduce((a, l) => a + l.bytesSent, 0),
@@ -213,6 +301,7 @@ export async function runSim(
       peers: peerDetail,
     };
   } finally {
+    for (const a of adversaries) a.close();
     // Leave cleanly (bye on the links, sig/leave), on the virtual clock like everything else.
     const closing = Promise.all(peers.map((p) => p.close()));
     let done = false;

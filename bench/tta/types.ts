@@ -100,6 +100,8 @@ export interface StrategyRun {
   readonly wallS: number;
   /** Per-peer steps, batch and compute share, where the runner measures them. */
   readonly peers?: readonly PeerDetail[];
+  /** Set when adversaries replaced some peers (`--attack`): what the honest peers saw. */
+  readonly attack?: AttackOutcome;
 }
 
 /** A speed-up ratio; `atLeast` when the slower side never reached the target (a lower bound). */
@@ -135,4 +137,17 @@ export interface BenchOutput {
   /** The compute costs the sim charged (sim mode only). */
   readonly calibration?: unknown;
   readonly runs: readonly StrategyRun[];
+}
+
+/** An attack run (`npm run bench -- --attack KIND`): adversaries in place of some peers. */
+export interface AttackOutcome {
+  readonly kind: string;
+  /** The scenario's peers the adversaries replaced. */
+  readonly replaced: readonly string[];
+  /** Whether the defences were off (`--undefended`: clipFactor 0, shareCap 1000). */
+  readonly undefended: boolean;
+  /** Refused (and clipped) inputs counted by the honest peers, by kind, summed. */
+  readonly refusals: Readonly<Record<string, number>>;
+  /** The adversaries' mean share of the global batch in the honest peers' rebalances. */
+  readonly adversaryShare: number;
 }

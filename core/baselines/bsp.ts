@@ -1,7 +1,7 @@
 /**
  * The synchronous baseline (`bsp`): equal batches, the whole weighted gradient to every peer,
  * lock-step (s = 0). These helpers give the weights and the reference average the runtime's
- * "receivers simply add" merge must reproduce.
+ * receiver-weighted merge must reproduce.
  */
 
 import { PolicyError } from '../errors';

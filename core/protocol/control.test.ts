@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { PeerId } from '../ids';
 import { type ControlMessage, type ControlMessageOf, MAX_BYE_REASON_LENGTH } from './control';
 import { encodeMessage, parseControlMessage } from './parse';
+import { MAX_STEP } from './status';
 import { isSupportedProtocol, PROTOCOL_VERSION } from './version';
 
 const hello = {
@@ -52,6 +53,15 @@ describe('control messages', () => {
     expect(isSupportedProtocol(r.value.protocol)).toBe(false);
   });
 
+  it('refuses a claimed step past MAX_STEP (the wire counts steps in u32), and takes MAX_STEP', () => {
+    expect(parseControlMessage(JSON.stringify({ ...hello, step: MAX_STEP })).ok).toBe(true);
+    for (const step of [MAX_STEP + 1, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+      const r = parseControlMessage(JSON.stringify({ ...hello, step }));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.message).toMatch(/step/);
+    }
+  });
+
   it.each([
     ['type', { ...report, type: 'mesh/update' }],
     ['type', { ...hello, type: 'sig/hello' }],
@@ -89,7 +99,7 @@ describe('control messages', () => {
     for (const msg of [
       { ...report, accuracy: 0, loss: 0 },
       { ...report, accuracy: 1 },
-      { ...hello, step: Number.MAX_SAFE_INTEGER, modelFingerprint: 2 ** 32 - 1 },
+      { ...hello, step: MAX_STEP, modelFingerprint: 2 ** 32 - 1 },
       { type: 'mesh/bye', reason: 'r'.repeat(MAX_BYE_REASON_LENGTH) },
     ]) {
       expect(parseControlMessage(JSON.stringify(msg)).ok).toBe(true);

@@ -6,6 +6,7 @@
 import type * as v from 'valibot';
 import { ProtocolError } from '../errors';
 import { err, type Result } from '../result';
+import { MAX_CONTROL_TEXT_BYTES } from '../wire/sizes';
 import { type ControlMessage, ControlMessageSchema } from './control';
 import { describeThrown, validate } from './issues';
 import {
@@ -19,7 +20,7 @@ import { type PeerStatus, PeerStatusSchema } from './status';
 /** Default cap on one signaling frame: an SDP (<= 64 KiB) or a status, with room to spare. */
 export const MAX_SIGNALING_BYTES = 256 * 1024;
 /** Default cap on one control message; they are a few hundred bytes. */
-export const MAX_CONTROL_BYTES = 16 * 1024;
+export const MAX_CONTROL_BYTES = MAX_CONTROL_TEXT_BYTES;
 
 /** Any message of this protocol, for encodeMessage. */
 export type ProtocolMessage =

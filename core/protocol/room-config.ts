@@ -8,7 +8,14 @@ import { ProtocolError } from '../errors';
 import { err, type Result } from '../result';
 import { STRATEGIES } from '../strategy-names';
 import { describeThrown, validate } from './issues';
-import { BUILTIN_MODELS, type BuiltinModelName, builtinTask, type Task, TaskSchema } from './task';
+import {
+  BUILTIN_MODELS,
+  type BuiltinModelName,
+  builtinTask,
+  type Task,
+  TaskSchema,
+  taskDataset,
+} from './task';
 
 /**
  * A room names a built-in model (its task follows from the model and the dataset), or
@@ -60,6 +67,18 @@ const RoomConfigFields = v.strictObject({
   /** Per-peer clamps on b_i. */
   minBatch: intIn(1, MAX_GLOBAL_BATCH),
   maxBatch: intIn(1, MAX_GLOBAL_BATCH),
+  /**
+   * No peer's batch exceeds shareCap x globalBatch / N (N the peers counted), whatever capacity
+   * it claims (DESIGN.md 10): a peer that lies about its speed takes at most twice its fair
+   * share by default.
+   */
+  shareCap: v.pipe(finite(), v.minValue(1), v.maxValue(1000)),
+  /**
+   * Robust aggregation (DESIGN.md 10): an arriving update is clipped to clipFactor times the
+   * lower median of the counted peers' update norms; 0 turns it off. Unset: 4 for DLion and
+   * its ablations, off for the baselines (core/robust.ts).
+   */
+  clipFactor: v.exactOptional(v.pipe(finite(), v.minValue(0), v.maxValue(1000))),
   learningRate: v.pipe(finite(), v.gtValue(0), v.maxValue(10)),
   optimizer: v.picklist(OPTIMIZERS),
   /** Used by 'sgd' only; 'adam' keeps its standard betas. */
@@ -73,8 +92,13 @@ const RoomConfigFields = v.strictObject({
   dktBeta: v.pipe(finite(), v.gtValue(0), v.maxValue(1)),
   /** Loss margin over the best peer before a peer asks for its parameters. */
   dktEpsilon: v.pipe(finite(), v.minValue(0), v.maxValue(1000)),
-  /** Loss increase after a merge that triggers a rollback. */
+  /** Loss margin of the rollback on a loss jump (rollbackFactor x best + dktDelta). */
   dktDelta: v.pipe(finite(), v.minValue(0), v.maxValue(1000)),
+  /**
+   * Keep a good model (DESIGN.md 10): a DKT evaluation whose loss is above rollbackFactor times
+   * the best so far (plus dktDelta) rolls the peer back to its best parameters; 0 turns it off.
+   */
+  rollbackFactor: v.pipe(finite(), v.minValue(0), v.maxValue(1000)),
   dktEvaluateOn: v.picklist(DKT_EVAL_SPLITS),
   /** R of WDB: steps between batch reassignments (DESIGN.md 3.1). */
   rebalanceEvery: intIn(1, 100_000),
@@ -124,8 +148,8 @@ export const RoomConfigSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [['dataset'], ['task']],
-      (c) => c.task === undefined || c.task.data.name === c.dataset,
-      "the task's data must be the room's dataset",
+      (c) => c.task === undefined || (taskDataset(c.task) ?? c.dataset) === c.dataset,
+      "the task's dataset (or its probe's) must be the room's dataset",
     ),
     ['task'],
   ),
@@ -165,8 +189,10 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = Object.freeze({
   // with near-equal loss do not keep swapping parameters over evaluation noise.
   dktEpsilon: 0.05,
   dktDelta: 0.02,
+  rollbackFactor: 3,
   dktEvaluateOn: 'probe',
   rebalanceEvery: 20,
+  shareCap: 2,
   valueType: 'f32',
   validationFraction: 0.1,
   maxPeers: 16,

@@ -8,6 +8,7 @@ import * as v from 'valibot';
 import { asPeerId, asRoomName } from '../ids';
 import { STRATEGIES } from '../strategy-names';
 import { MAX_GLOBAL_BATCH, MAX_ROOM_PEERS } from './room-config';
+import { MAX_LABELS } from './task';
 
 export const MAX_ID_LENGTH = 64;
 export const MAX_NAME_LENGTH = 64;
@@ -71,7 +72,12 @@ export const finiteIn = (min: number, max: number) =>
 /** A non-negative integer that stays exact in a double. */
 export const CountSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 /** A training step counter. */
-export const StepSchema = CountSchema;
+/**
+ * Steps are u32 on the wire; a claim past 2^31 - 1 (68 years at a step a second) is refused, so
+ * that counting on from any step a peer accepts never leaves the wire's range.
+ */
+export const MAX_STEP = 2 ** 31 - 1;
+export const StepSchema = v.pipe(CountSchema, v.maxValue(MAX_STEP));
 export const Uint32Schema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
 /** c_i: samples per second of pure compute (DESIGN.md 3.1). */
 export const CapacitySchema = finiteIn(0, 1e9);
@@ -117,6 +123,20 @@ export const MergeEventSchema = v.strictObject({
 });
 export type MergeEvent = v.InferOutput<typeof MergeEventSchema>;
 
+/**
+ * What a peer trains and reports on, never the samples themselves: whether the data is its
+ * own, the training samples per task label (so people see why models differ), and where its
+ * test accuracy and DKT comparisons come from ('room': the room dataset's public test split or
+ * probe; 'own': its own held-out split).
+ */
+export const PeerDataSchema = v.strictObject({
+  own: v.boolean(),
+  perLabel: boundedArray(CountSchema, MAX_LABELS),
+  test: v.picklist(['room', 'own']),
+  probe: v.picklist(['room', 'own']),
+});
+export type PeerData = v.InferOutput<typeof PeerDataSchema>;
+
 /** A peer's self-report. `id` must match the sender's own id; the server checks that. */
 export const PeerStatusSchema = v.strictObject({
   id: PeerIdSchema,
@@ -137,6 +157,7 @@ export const PeerStatusSchema = v.strictObject({
   loss: v.nullable(LossSchema),
   valAccuracy: v.nullable(FractionSchema),
   paused: v.exactOptional(v.boolean()),
+  data: v.exactOptional(PeerDataSchema),
   links: boundedArray(LinkStatusSchema, MAX_LINKS),
   merges: boundedArray(MergeEventSchema, MAX_MERGES),
 });

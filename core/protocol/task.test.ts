@@ -104,7 +104,7 @@ describe('tasks in room configs', () => {
       [{ model: 'cnn', task: custom }, /model must be 'custom'/],
       [
         { model: 'custom', task: custom, dataset: 'fashion-mnist' },
-        /task: the task's data must be the room's dataset/,
+        /task: the task's dataset \(or its probe's\) must be the room's dataset/,
       ],
       [{ model: 'custom', task: { ...custom, labels: 3 } }, /task.labels/],
       [{ maxParams: 0 }, /maxParams/],

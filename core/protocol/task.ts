@@ -2,7 +2,8 @@
  * A task (DESIGN.md 9): what a room trains, as one validated JSON object. It names the
  * input (an image h x w x c with its pixel scaling, or a vector of N features), the label
  * names, the model (a built-in one, or a TF.js Layers topology as `model.json` carries it),
- * optimizer defaults, and the data that feeds it (today a room dataset).
+ * optimizer defaults, and the data that feeds it: a room dataset the server shards, or each
+ * peer's own files (a folder of images, a CSV table), which never leave the peer.
  *
  * Example (the built-in MNIST CNN):
  *   { name: 'mnist-cnn', input: { kind: 'image', height: 28, width: 28, channels: 1,
@@ -31,6 +32,12 @@ export type TaskDatasetName = (typeof TASK_DATASETS)[number];
  */
 export const INPUT_SCALES = ['unit', 'signed'] as const;
 export type InputScale = (typeof INPUT_SCALES)[number];
+/**
+ * How an image of another size becomes the task's: 'stretch' scales each side on its own,
+ * 'cover' scales to fill and crops the middle, 'contain' scales to fit and pads with black.
+ */
+export const IMAGE_FITS = ['stretch', 'cover', 'contain'] as const;
+export type ImageFit = (typeof IMAGE_FITS)[number];
 
 /** A task's JSON, at most this many UTF-8 bytes: it travels in the room config. */
 export const MAX_TASK_BYTES = 64 * 1024;
@@ -51,6 +58,8 @@ export const TaskInputSchema = v.variant('kind', [
     width: intIn(1, MAX_INPUT_SIDE),
     channels: v.picklist([1, 3]),
     scale: v.picklist(INPUT_SCALES),
+    /** Default 'stretch'. Channels convert by one rule: grey = 0.299 R + 0.587 G + 0.114 B. */
+    fit: v.exactOptional(v.picklist(IMAGE_FITS)),
   }),
   v.strictObject({ kind: v.literal('features'), count: intIn(1, MAX_FEATURES) }),
 ]);
@@ -101,6 +110,17 @@ const TaskFields = v.strictObject({
   ),
   data: v.variant('kind', [
     v.strictObject({ kind: v.literal('dataset'), name: v.picklist(TASK_DATASETS) }),
+    /**
+     * Each peer brings its own files (worker/data/local.ts). `probe` names the room dataset
+     * whose public probe DKT compares models on (its images must fit the input and its labels
+     * be the task's); without one, each peer compares on its own held-out split.
+     * `labelColumn` is the CSV column holding the label (default: 'label', else the last).
+     */
+    v.strictObject({
+      kind: v.literal('local'),
+      probe: v.exactOptional(v.picklist(TASK_DATASETS)),
+      labelColumn: v.exactOptional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
+    }),
   ]),
 });
 /** Values per sample the task's input holds: h x w x c, or the feature count. */
@@ -110,15 +130,31 @@ export const inputSize = (input: TaskInput): number =>
 /** The room datasets hold 28 x 28 grey images: 784 values per sample. */
 export const DATASET_INPUT_SIZE = 28 * 28;
 
+/** The room dataset whose files the task uses (its shards, or only its probe), if any. */
+type TaskData = v.InferOutput<typeof TaskFields>['data'];
+export const taskDataset = (t: { readonly data: TaskData }): TaskDatasetName | undefined =>
+  t.data.kind === 'dataset' ? t.data.name : t.data.probe;
+
 export const TaskSchema = v.pipe(
   TaskFields,
   v.forward(
     v.partialCheck(
       [['input'], ['data']],
-      (t) => inputSize(t.input) === DATASET_INPUT_SIZE,
+      (t) => taskDataset(t) === undefined || inputSize(t.input) === DATASET_INPUT_SIZE,
       `the room datasets' images are 28 x 28 x 1 (${DATASET_INPUT_SIZE} values): the input must take as many`,
     ),
     ['input'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['labels'], ['data']],
+      (t) =>
+        t.data.kind !== 'local' ||
+        t.data.probe === undefined ||
+        sameLabels(t.labels, datasetLabels(t.data.probe)),
+      "a probe's labels must be the task's, in order",
+    ),
+    ['labels'],
   ),
 );
 export type Task = v.InferOutput<typeof TaskSchema>;
@@ -159,6 +195,32 @@ const FASHION = [
   'Ankle boot',
 ];
 
+const sameLabels = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => labelKey(x) === labelKey(b[i]!));
+
+/**
+ * The key a label is matched by: lower case, letters and digits only, so that the folder
+ * 'T-shirt_top' (a folder name cannot hold '/') is the label 'T-shirt/top'.
+ */
+export const labelKey = (name: string): string =>
+  name
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '');
+
+/**
+ * The index of the label a folder name or CSV value stands for: an exact match first, then
+ * by labelKey; undefined when the task does not know it.
+ */
+export function labelIndex(labels: readonly string[], name: string): number | undefined {
+  const exact = labels.indexOf(name);
+  if (exact >= 0) return exact;
+  const key = labelKey(name);
+  if (key === '') return undefined;
+  const i = labels.findIndex((l) => labelKey(l) === key);
+  return i >= 0 ? i : undefined;
+}
+
 /** The label names of a room dataset, in label order. */
 export const datasetLabels = (dataset: TaskDatasetName): readonly string[] =>
   dataset === 'mnist' ? DIGITS : FASHION;
@@ -176,15 +238,16 @@ export const builtinTask = (model: BuiltinModelName, dataset: TaskDatasetName): 
 });
 
 /**
- * The task of a room created from a model file on a room dataset: the input follows the
- * model's input shape ([h, w, c] an image scaled to [0, 1], [n] n features), the labels are
- * the dataset's.
+ * The task of a room created from a model file: the input follows the model's input shape
+ * ([h, w, c] an image scaled to [0, 1], [n] n features). On a room dataset the labels are the
+ * dataset's; on the peers' own data they are the ones given (a folder's subfolder names, a
+ * CSV's label values).
  */
 export function taskForModel(
   name: string,
   topology: Record<string, unknown>,
   inputShape: readonly number[],
-  dataset: TaskDatasetName,
+  data: TaskDatasetName | { readonly labels: readonly string[]; readonly labelColumn?: string },
   pretrained: boolean,
 ): Task {
   const input: Task['input'] =
@@ -200,9 +263,40 @@ export function taskForModel(
   return {
     name,
     input,
-    labels: [...datasetLabels(dataset)],
+    labels: typeof data === 'string' ? [...datasetLabels(data)] : [...data.labels],
     model: { kind: 'layers', topology, ...(pretrained ? { pretrained: true } : {}) },
-    data: { kind: 'dataset', name: dataset },
+    data:
+      typeof data === 'string'
+        ? { kind: 'dataset', name: data }
+        : data.labelColumn === undefined
+          ? { kind: 'local' }
+          : { kind: 'local', labelColumn: data.labelColumn },
+  };
+}
+
+/**
+ * The task of a new room on a peer's own data with a built-in model: the dataset's own task
+ * when every label is one of the dataset's (DKT then compares on its public probe); else the
+ * model on the data's labels (folder names, a table's label values), with a table's features
+ * as input ('tabular-mlp' is the built-in model for tables).
+ */
+export function taskForOwnData(
+  model: BuiltinModelName,
+  dataset: TaskDatasetName,
+  labels: readonly string[],
+  features?: number,
+): Task {
+  const known = datasetLabels(dataset);
+  if (features === undefined && labels.every((l) => labelIndex(known, l) !== undefined)) {
+    return builtinTask(model, dataset);
+  }
+  const base = builtinTask(model, dataset);
+  return {
+    ...base,
+    name: `own-${model}`,
+    ...(features === undefined ? {} : { input: { kind: 'features', count: features } }),
+    labels: [...labels],
+    data: { kind: 'local' },
   };
 }
 

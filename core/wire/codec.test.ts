@@ -10,7 +10,6 @@ import {
   encodeParams,
   encodeProbe,
   encodeUpdate,
-  MAX_PROBE_BYTES,
   type UpdateMeta,
   type UpdatePayload,
   type WireMessage,
@@ -23,7 +22,10 @@ import {
   entriesForBudget,
   FRAME_HEADER_BYTES,
   MAX_CHUNK_BYTES,
+  MAX_CONTROL_TEXT_BYTES,
+  MAX_PROBE_BYTES,
   MIN_CHUNK_BYTES,
+  maxMessageBytes,
   rangeUpdateBytes,
   type ValueType,
   wireBytes,
@@ -237,6 +239,18 @@ describe('update round trip', () => {
     );
   });
 
+  it('refuses a control text over its limit before decoding it; the limit itself passes', () => {
+    const atLimit = 'x'.repeat(MAX_CONTROL_TEXT_BYTES);
+    expect(mustDecode(encodeControl(atLimit))).toEqual({ type: 'control', text: atLimit });
+    const over = decodeMessage(encodeControl('x'.repeat(MAX_CONTROL_TEXT_BYTES + 1)));
+    expect(over.ok || over.error.code).toBe('too-large');
+    // A header that claims a huge text is refused on the claim alone, whatever follows.
+    const forged = encodeControl('{}');
+    new DataView(forged.buffer).setUint32(12, 0x7fff_ffff, true);
+    const claimed = decodeMessage(forged);
+    expect(claimed.ok || claimed.error.code).toBe('too-large');
+  });
+
   it('probes: any size up to the limit round-trips as its length; a non-zero filler does not', () => {
     for (const n of [0, 12, 13, 5000, MAX_PROBE_BYTES, MAX_PROBE_BYTES + 100]) {
       const probe = encodeProbe(n);
@@ -442,7 +456,8 @@ describe('bad input is refused with a CodecError and nothing else', () => {
     // Length fields whose padded size wraps in int32 arithmetic must not alias a short buffer.
     const control = encodeControl('');
     new DataView(control.buffer).setUint32(12, 0xffff_fffd, true);
-    expectRefused(reseal(control), 'truncated');
+    // Refused on the claim alone: over the control text limit, before any pad is computed.
+    expectRefused(reseal(control), 'too-large');
     for (const n of [2 ** 30 + 1, 2 ** 31 - 1, 2 ** 32 - 1]) {
       const dense = new Uint8Array(52);
       const view = new DataView(dense.buffer);
@@ -684,5 +699,33 @@ describe('sizes agree with the encoder', () => {
     const below = entriesForBudget(P, dense - 1, 'f32');
     expect(below.kind).toBe('sparse');
     expect(entriesForBudget(P, 10, 'f32')).toEqual({ kind: 'none' });
+  });
+
+  it('maxMessageBytes holds every message a P-parameter peer sends, and nothing much larger', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3_000_000 }), fc.integer(), (P, seed) => {
+        const limit = maxMessageBytes(P);
+        const next = rng(seed);
+        // Every sparse k, with the index layout that makes varint largest, stays within it.
+        const k = 1 + Math.floor(next() * P);
+        const step = P / k;
+        const indices = Uint32Array.from({ length: k }, (_, i) => Math.floor(i * step));
+        const values = new Float32Array(k);
+        const sizes = [
+          encodeUpdate(meta(P, 'f32'), { encoding: 'sparse', indices, values }).length,
+          denseUpdateBytes(P, 'f32'),
+          rangeUpdateBytes(P, 'f32'),
+          bitmapUpdateBytes(P, P, 'f32'),
+          encodeParams({ step: 1, modelFingerprint: 1, loss: 1, values: new Float32Array(P) })
+            .length,
+          encodeProbe(MAX_PROBE_BYTES).length,
+          encodeControl('x'.repeat(MAX_CONTROL_TEXT_BYTES)).length,
+        ];
+        for (const size of sizes) expect(size).toBeLessThanOrEqual(limit);
+        // The bound is one of those sizes, not a loose figure.
+        expect(sizes).toContain(limit);
+      }),
+      { seed: 7, numRuns: 40 },
+    );
   });
 });

@@ -36,7 +36,8 @@
  *   4   4    byteLength: total length, must equal the buffer's
  *   8   4    checksum of bytes [0, 8) followed by [12, byteLength)
  *
- *   UPDATE (type 1): a gradient contribution, already scaled by the sender's batch weight.
+ *   UPDATE (type 1): a gradient contribution, in units of the sender's mean gradient (the
+ *   receiver weighs it by its own batch assignment; the header's weight only informs).
  *   12  4    step (u32)
  *   16  4    batchSize (u32)
  *   20  4    capacity (f32, samples/s, finite, >= 0)
@@ -84,6 +85,10 @@ import { err, ok, type Result } from '../result';
 import { absorbWords, createChecksum, finishChecksum } from './checksum';
 import { F16_MAX, f16ToF32Array, f32ToF16Array } from './fp16';
 import {
+  CONTROL_HEADER_BYTES,
+  MAX_CONTROL_TEXT_BYTES,
+  MAX_PROBE_BYTES,
+  MIN_PROBE_BYTES,
   PARAMS_HEADER_BYTES,
   pad4,
   UPDATE_HEADER_BYTES,
@@ -99,7 +104,6 @@ const TYPE_UPDATE = 1;
 const TYPE_PARAMS = 2;
 const TYPE_CONTROL = 3;
 const TYPE_PROBE = 4;
-const CONTROL_HEADER_BYTES = 16;
 const ENCODINGS: readonly UpdateEncoding[] = ['dense', 'sparse-varint', 'sparse-bitmap', 'range'];
 const U32_MAX = 0xffff_ffff;
 
@@ -108,6 +112,7 @@ export interface UpdateMeta {
   readonly step: number;
   readonly batchSize: number;
   readonly capacity: number;
+  /** The sender's own batch share: informs; receivers weigh by their own assignment. */
   readonly weight: number;
   readonly paramCount: number;
   readonly valueType: ValueType;
@@ -147,11 +152,6 @@ export interface ProbeMessage {
 }
 
 export type WireMessage = UpdateMessage | ParamsMessage | ControlText | ProbeMessage;
-
-/** The largest probe a receiver accepts (a probe is a few hundred ms of a fast link). */
-export const MAX_PROBE_BYTES = 4 * 1024 * 1024;
-/** The smallest probe: its message header. */
-export const MIN_PROBE_BYTES = 12;
 
 function fail(code: CodecError['code'], message: string): never {
   throw new CodecError(code, message);
@@ -549,6 +549,10 @@ function decodeParamsBody(bytes: Uint8Array, view: DataView): ParamsMessage {
 function decodeControlBody(bytes: Uint8Array, view: DataView): ControlText {
   if (bytes.length < CONTROL_HEADER_BYTES) fail('truncated', 'control header is incomplete');
   const textBytes = view.getUint32(12, true);
+  // Before anything is decoded: a control message is a small JSON text.
+  if (textBytes > MAX_CONTROL_TEXT_BYTES) {
+    fail('too-large', `control text of ${textBytes} bytes, over ${MAX_CONTROL_TEXT_BYTES}`);
+  }
   const expected = CONTROL_HEADER_BYTES + pad4(textBytes);
   if (bytes.length < expected)
     fail('truncated', `control needs ${expected} bytes, has ${bytes.length}`);
@@ -608,19 +612,20 @@ function decodeChecked(input: Uint8Array): WireMessage {
 }
 
 /**
- * Adds an update's entries into a dense accumulator (receivers "simply add": the sender has
- * already scaled by its batch weight). The target must have paramCount entries.
+ * Adds an update's entries, times `scale`, into a dense accumulator: the receiver's weight for
+ * the sender (payloads are in units of the sender's mean gradient). The target must have
+ * paramCount entries.
  */
-export function addPayloadInto(target: Float32Array, payload: UpdatePayload): void {
+export function addPayloadInto(target: Float32Array, payload: UpdatePayload, scale = 1): void {
   if (payload.encoding === 'dense') {
     const v = payload.values;
-    for (let i = 0; i < v.length; i++) target[i]! += v[i]!;
+    for (let i = 0; i < v.length; i++) target[i]! += scale * v[i]!;
   } else if (payload.encoding === 'range') {
     const v = payload.values;
     const s = payload.start;
-    for (let i = 0; i < v.length; i++) target[s + i]! += v[i]!;
+    for (let i = 0; i < v.length; i++) target[s + i]! += scale * v[i]!;
   } else {
     const { indices, values } = payload;
-    for (let i = 0; i < values.length; i++) target[indices[i]!]! += values[i]!;
+    for (let i = 0; i < values.length; i++) target[indices[i]!]! += scale * values[i]!;
   }
 }

@@ -19,6 +19,14 @@ export const MAX_CHUNK_BYTES = MAX_FRAME_BYTES - FRAME_HEADER_BYTES;
 export const MIN_CHUNK_BYTES = 1024;
 /** Fixed header of every message (type, version, length, checksum). */
 export const MESSAGE_HEADER_BYTES = 12;
+/** A control message's JSON text, at most this many UTF-8 bytes: checked before decoding. */
+export const MAX_CONTROL_TEXT_BYTES = 16 * 1024;
+/** Fixed header of a control message, including the message header. */
+export const CONTROL_HEADER_BYTES = 16;
+/** The largest probe a receiver accepts (a probe is a few hundred ms of a fast link). */
+export const MAX_PROBE_BYTES = 4 * 1024 * 1024;
+/** The smallest probe: its message header. */
+export const MIN_PROBE_BYTES = 12;
 /** Fixed header of an update message, including the message header. */
 export const UPDATE_HEADER_BYTES = 48;
 /** Fixed header of a parameter message, including the message header. */
@@ -50,6 +58,21 @@ export const denseUpdateBytes = (paramCount: number, valueType: ValueType): numb
 /** Exact size of a bitmap-coded sparse update with k entries out of P. */
 export const bitmapUpdateBytes = (paramCount: number, k: number, valueType: ValueType): number =>
   UPDATE_HEADER_BYTES + pad4(Math.ceil(paramCount / 8)) + pad4(k * valueBytes(valueType));
+
+/**
+ * The largest message a peer of a P-parameter model ever needs to receive, by type: an update
+ * (at most a bitmap-coded one with every entry, as encoders code varint only when it is not
+ * larger, and dense and range are smaller still), a parameter vector, a probe, a control text.
+ * A link refuses any longer message at its first chunk, so a peer that announces more can make
+ * the receiver hold at most this per partial message (frames.ts allocates as chunks arrive).
+ */
+export const maxMessageBytes = (paramCount: number): number =>
+  Math.max(
+    bitmapUpdateBytes(paramCount, paramCount, 'f32'),
+    PARAMS_HEADER_BYTES + 4 * paramCount,
+    MAX_PROBE_BYTES,
+    CONTROL_HEADER_BYTES + pad4(MAX_CONTROL_TEXT_BYTES),
+  );
 
 /** Exact size of a contiguous-range update of n values. */
 export const rangeUpdateBytes = (n: number, valueType: ValueType): number =>

@@ -6,10 +6,11 @@
 
 import type { MeshClock } from '../types';
 
-/** performance.now() and setTimeout; the returned cancel is safe to call twice. */
+/** performance.now(), Date.now() and setTimeout; the returned cancel is safe to call twice. */
 export function nodeClock(): MeshClock {
   return {
     now: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer(ms, fn) {
       let handle: NodeJS.Timeout | undefined = setTimeout(() => {
         handle = undefined;

@@ -52,19 +52,25 @@ describe('a mesh of Node peers over real WebRTC', () => {
       m.spawnPeer({ name, config: { ...BASE, strategy: 'dlion' }, maxSteps: 600 });
     }
     await trainingPeers(m, 3);
+    // The status API while all three train (each leaves after its 600th step), once every link
+    // has carried updates.
     const room = await waitFor(
-      'mean validation accuracy >= 93%',
+      'three linked peers past step 50',
       async () => {
         const r = await m.api();
-        const peers = r?.peers ?? [];
-        const acc = peers.map((p) => p.valAccuracy ?? 0);
-        return peers.length === 3 && mean(acc) >= 0.93 ? r : undefined;
+        const peers = linkedPeers(r, 2);
+        return peers.length === 3 && peers.every((q) => (q.step ?? 0) >= 50) ? r : undefined;
       },
-      150_000,
-      1000,
+      60_000,
+      500,
     );
-    // Bounded: the accuracy was reached before any peer hit its step limit.
-    for (const p of room!.peers) expect(p.step).toBeLessThanOrEqual(600);
+    // Within 600 steps: the accuracy each peer reported as it left (its last evaluation).
+    await Promise.all(m.peers.map((q) => q.exited));
+    const finals = m.peers.map(
+      (q) => (q.events.find((e) => e.type === 'exit')?.status as ApiPeer | undefined) ?? {},
+    );
+    for (const f of finals) expect((f as ApiPeer).step ?? 0).toBeLessThanOrEqual(600);
+    expect(mean(finals.map((f) => (f as ApiPeer).valAccuracy ?? 0))).toBeGreaterThanOrEqual(0.93);
     // The status API carries everything the dashboard and operators read.
     const p = room!.peers[0]!;
     expect(room!.config.strategy).toBe('dlion');
@@ -115,7 +121,19 @@ describe('a mesh of Node peers over real WebRTC', () => {
       const peers = ['x', 'y'].map((name) =>
         m.spawnPeer({ name, config: { ...BASE, strategy, dktPeriodSec: 3 }, maxSteps: 120 }, room),
       );
-      await Promise.all(peers.map((p) => p.exited));
+      // A pair that does not finish fails here, with what each peer said last, rather than
+      // holding the test to its end.
+      let exited = 0;
+      for (const p of peers) void p.exited.then(() => exited++);
+      await waitFor(
+        `both ${strategy} peers to finish 120 steps`,
+        async () => (exited === 2 ? true : undefined),
+        150_000,
+        500,
+      ).catch((e: unknown) => {
+        const tails = peers.map((p) => `${p.name}: ${p.stderr.slice(-6).join(' | ')}`);
+        throw new Error(`${String(e)}; ${tails.join('; ')}`);
+      });
       const finals = peers.map((p) => p.events.find((e) => e.type === 'exit'));
       const accs = finals.map((f) => (f?.status as ApiPeer | undefined)?.valAccuracy ?? 0);
       // They trained together: each linked to the other (the last status may already show the

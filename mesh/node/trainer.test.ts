@@ -12,7 +12,12 @@ import { createMemoryCheckpointStore } from '../../worker/checkpoint';
 import { modelSpec } from '../../worker/model';
 import { createFileCheckpointStore } from '../../worker/node/checkpoint-store';
 import type { MeshTrainer, TrainerRequest } from '../types';
-import { type NodeTrainerOptions, nodeCheckpointKey, nodeTrainerFactory } from './trainer';
+import {
+  type NodeTrainerOptions,
+  nodeCheckpointKey,
+  nodeTrainerFactory,
+  threadTrainerFactory,
+} from './trainer';
 
 const config: RoomConfig = { ...DEFAULT_ROOM_CONFIG, model: 'mlp', dataset: 'mnist', maxPeers: 8 };
 const request: TrainerRequest = { peerId: asPeerId('p1'), config, slot: 3 };
@@ -99,6 +104,23 @@ describe('nodeTrainerFactory', () => {
     expect(await t.apply(g)).toBeUndefined();
     expect(await twin.apply(g)).toBeUndefined();
     expect(sameBits(await t.getParams(), await twin.getParams())).toBe(true);
+  });
+
+  it('in a thread, answers an array handed over twice with an Error, not with silence', async () => {
+    const t = await threadTrainerFactory({ room: 'lab', name: 'thread-1', testSamples: 200 })(
+      request,
+    );
+    started.push(t);
+    const params = await t.getParams();
+    // The first hand-over transfers the buffer to the thread; posting the emptied array again
+    // would never be answered by worker_threads and would hold every later call.
+    expect(await t.setParams(params)).toBeUndefined();
+    expect(params.buffer.byteLength).toBe(0);
+    expect(await t.mergeParams(params, 0.5)).toBeInstanceOf(Error);
+    expect(await t.setParams(params)).toBeInstanceOf(Error);
+    expect(await t.apply(params)).toBeInstanceOf(Error);
+    // The queue behind it still runs.
+    expect(await t.steps()).toBe(0);
   });
 
   it('saves a checkpoint and restores it into a second trainer', async () => {

@@ -82,6 +82,9 @@ const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
  * clock.setTimer(1000, () => console.log(clock.now())); // 1000
  * await clock.runUntil(5000);
  */
+/** Where a virtual clock's wall time starts: 2026-01-01T00:00:00Z, so runs read the same. */
+export const VIRTUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
+
 export function createVirtualClock(startMs = 0): VirtualClock {
   let now = startMs;
   let seq = 0;
@@ -96,6 +99,7 @@ export function createVirtualClock(startMs = 0): VirtualClock {
 
   return {
     now: () => now,
+    wallNow: () => VIRTUAL_EPOCH_MS + now,
     setTimer(ms, fn) {
       const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
       const t: Timer = { at: now + delay, seq: seq++, fn };

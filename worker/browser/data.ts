@@ -5,12 +5,13 @@
 
 import { err, ok, type Result } from '../../core';
 import {
+  type ByteDataset,
   DataError,
-  type Dataset,
   type Gunzip,
   loadDataset,
   MAX_IDX_DATA_BYTES,
   PROBE_SAMPLES,
+  type RoomData,
   SHARD_PATH_PREFIX,
   SHARD_SPLITS,
   type ShardRequest,
@@ -18,7 +19,6 @@ import {
   shardFileName,
   shardQuery,
 } from '../data';
-import type { TrainerData } from '../trainer';
 
 /** The largest file a gunzip may produce: the parser's data limit plus the biggest header. */
 const MAX_GUNZIP_BYTES = MAX_IDX_DATA_BYTES + 64;
@@ -99,6 +99,29 @@ async function download(
 }
 
 /**
+ * Downloads only the DKT probe of a room dataset (a peer that trains on its own data). Never
+ * rejects: a failure is a DataError.
+ */
+export async function loadBrowserProbe(
+  o: BrowserDataOptions,
+  fetchFn: typeof fetch = fetch,
+): Promise<Result<ByteDataset, DataError>> {
+  const urls = shardUrls(o).probe;
+  try {
+    const [images, labels] = await Promise.all([
+      download(urls.images, fetchFn),
+      download(urls.labels, fetchFn),
+    ]);
+    const ds = await loadDataset(images, labels, browserGunzip());
+    if (!ds.ok) return err(new DataError(ds.error.code, `probe: ${ds.error.message}`));
+    return ok(ds.value);
+  } catch (e) {
+    if (e instanceof DataError) return err(e);
+    return err(new DataError('missing', e instanceof Error ? e.message : String(e)));
+  }
+}
+
+/**
  * Downloads, gunzips and parses a peer's shard (train, validation), its test subset and the
  * DKT probe. Never
  * rejects: a network failure, an HTTP error or a malformed file is a DataError.
@@ -108,12 +131,12 @@ export async function loadBrowserData(
   o: BrowserDataOptions,
   fetchFn: typeof fetch = fetch,
   signal?: AbortSignal,
-): Promise<Result<TrainerData, DataError>> {
+): Promise<Result<RoomData, DataError>> {
   const urls = shardUrls(o);
   const gunzip = browserGunzip();
   try {
     const loaded = await Promise.all(
-      SHARD_SPLITS.map(async (split): Promise<Dataset> => {
+      SHARD_SPLITS.map(async (split): Promise<ByteDataset> => {
         const [images, labels] = await Promise.all([
           download(urls[split].images, fetchFn, signal),
           download(urls[split].labels, fetchFn, signal),
@@ -125,7 +148,12 @@ export async function loadBrowserData(
         return ds.value;
       }),
     );
-    const [train, validation, test, probe] = loaded as [Dataset, Dataset, Dataset, Dataset];
+    const [train, validation, test, probe] = loaded as [
+      ByteDataset,
+      ByteDataset,
+      ByteDataset,
+      ByteDataset,
+    ];
     // Fewer than asked only when asked for more than the split holds outside the probe.
     if (test.count === 0 || test.count > o.testSamples) {
       return err(

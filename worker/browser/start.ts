@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { type ServiceTrainer, serviceError, TrainerServiceError, trainerClient } from '../client';
 import type { ServiceInit } from '../service';
+import type { DataWorkerApi } from './data-worker';
 import type { BrowserSource } from './host';
 import type { TrainerWorkerApi } from './trainer-worker';
 
@@ -38,4 +39,23 @@ export async function startWorkerTrainer(
     throw serviceError(started.error);
   }
   return trainerClient(remote, started.value, end);
+}
+
+/** The own-data decoder in its Web Worker (worker/browser/data-worker.ts), ended by `end`. */
+export function startDataWorker(): {
+  readonly api: Comlink.Remote<DataWorkerApi>;
+  end(): void;
+} {
+  const worker = new Worker(new URL('./data-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'own-data',
+  });
+  const api = Comlink.wrap<DataWorkerApi>(worker);
+  return {
+    api,
+    end() {
+      api[Comlink.releaseProxy]();
+      worker.terminate();
+    },
+  };
 }

@@ -25,7 +25,13 @@ export type DataErrorCode =
   /** A batch request out of range (a caller's bug, not outside input). */
   | 'bad-batch'
   /** Shard parameters that cannot produce a valid shard, or an empty shard. */
-  | 'bad-shard';
+  | 'bad-shard'
+  /** A peer's own data holds no usable sample (worker/data/local.ts). */
+  | 'no-data'
+  /** A table whose header has no label column or too few columns. */
+  | 'bad-table'
+  /** A folder without label subfolders, or a layout that is none of the known ones. */
+  | 'bad-layout';
 
 /** Returned by every parser in worker/data for input it will not accept. */
 export class DataError extends Error {

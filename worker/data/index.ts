@@ -17,10 +17,12 @@ export {
   parseIdx,
 } from './idx';
 export { encodeIdx } from './idx-encode';
+export * from './local';
 export {
   allocateBatch,
   type Batch,
   type BatchBuffers,
+  type ByteDataset,
   DATASET_CLASSES,
   DATASET_FILES,
   type Dataset,
@@ -28,9 +30,18 @@ export {
   type DatasetSource,
   gatherBatch,
   loadDataset,
+  type RoomData,
+  sampleSize,
   toDataset,
 } from './mnist';
 export { mayBeProbe, PROBE_SAMPLES, probeCount, probeIndices, testIndices } from './probe';
 export * from './shard-url';
-export { makeShard, peerClasses, type Shard, type ShardOptions, sampleDirichlet } from './shards';
+export {
+  makeShard,
+  peerClasses,
+  permutation,
+  type Shard,
+  type ShardOptions,
+  sampleDirichlet,
+} from './shards';
 export { subsetDataset } from './subset';

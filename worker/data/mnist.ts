@@ -1,6 +1,7 @@
 /**
- * A labelled image dataset (MNIST, Fashion-MNIST) built from two IDX arrays, where its files
- * live, and the batch gather that turns sample indices into model input.
+ * A labelled dataset: the room datasets (MNIST, Fashion-MNIST) built from two IDX arrays and
+ * where their files live, a peer's own images or table (worker/data/local.ts), and the batch
+ * gather that turns sample indices into model input.
  */
 
 import { type DatasetName, err, ok, type Result } from '../../core';
@@ -11,19 +12,33 @@ import { type Gunzip, type IdxArray, loadIdx } from './idx';
 export const DATASET_CLASSES = 10;
 
 /**
- * N grey images of rows x cols with their labels. Pixels stay raw bytes (a quarter of the
- * memory of floats); `gatherBatch` scales them to [0, 1] per batch.
+ * N samples with their labels: images of rows x cols x channels, or rows = 1, cols = the
+ * feature count and channels = 1 for a table. Pixels stay raw bytes (a quarter of the memory
+ * of floats) and `gatherBatch` scales them to [0, 1] per batch; features are floats as given.
  */
 export type Dataset = {
   readonly count: number;
   readonly rows: number;
   readonly cols: number;
-  readonly classes: typeof DATASET_CLASSES;
-  /** count * rows * cols bytes, row-major, image after image. */
-  readonly images: Uint8Array;
+  readonly channels: number;
+  readonly classes: number;
+  /** count * rows * cols * channels values, row-major, channels last, sample after sample. */
+  readonly images: Uint8Array | Float32Array;
   /** count labels in 0..classes-1. */
-  readonly labels: Uint8Array;
+  readonly labels: Uint8Array | Uint16Array;
 };
+
+/** A room dataset's samples (and a kiosk's IDX files): grey bytes, labels under 256. */
+export type ByteDataset = Dataset & { readonly images: Uint8Array; readonly labels: Uint8Array };
+
+/** A peer's splits of a room dataset, grey bytes as the shard files carry them. */
+export type RoomData = {
+  readonly [K in 'train' | 'validation' | 'test' | 'probe']: ByteDataset;
+};
+
+/** Values per sample: rows x cols x channels. */
+export const sampleSize = (ds: Pick<Dataset, 'rows' | 'cols' | 'channels'>): number =>
+  ds.rows * ds.cols * ds.channels;
 
 /** Where a dataset's four files come from; the Node and browser loaders resolve it. */
 export type DatasetSource =
@@ -73,7 +88,7 @@ export const DATASET_FILES: Readonly<Record<DatasetName, DatasetFiles>> = Object
  * Pairs an images array [N, rows, cols] with a labels array [N], both u8, labels < 10.
  * The dataset shares the arrays' memory (no copy).
  */
-export function toDataset(images: IdxArray, labels: IdxArray): Result<Dataset, DataError> {
+export function toDataset(images: IdxArray, labels: IdxArray): Result<ByteDataset, DataError> {
   if (images.type !== 'u8' || !(images.data instanceof Uint8Array)) {
     return err(new DataError('bad-dataset', `images must be u8, got ${images.type}`));
   }
@@ -109,6 +124,7 @@ export function toDataset(images: IdxArray, labels: IdxArray): Result<Dataset, D
     count,
     rows,
     cols,
+    channels: 1,
     classes: DATASET_CLASSES,
     images: images.data,
     labels: data,
@@ -123,7 +139,7 @@ export async function loadDataset(
   imagesFile: Uint8Array,
   labelsFile: Uint8Array,
   gunzip: Gunzip,
-): Promise<Result<Dataset, DataError>> {
+): Promise<Result<ByteDataset, DataError>> {
   const images = await loadIdx(imagesFile, gunzip);
   if (!images.ok) return images;
   const labels = await loadIdx(labelsFile, gunzip);
@@ -131,7 +147,7 @@ export async function loadDataset(
   return toDataset(images.value, labels.value);
 }
 
-/** A batch as the model takes it: x is [b, rows * cols] in [0, 1], y is [b] class ids. */
+/** A batch as the model takes it: x is [b, sampleSize] (pixels in [0, 1]), y is [b] class ids. */
 export type Batch = { readonly x: Float32Array; readonly y: Int32Array };
 
 /** Buffers for `gatherBatch` to fill, sized for the largest batch the caller will ask for. */
@@ -139,11 +155,12 @@ export type BatchBuffers = { readonly x: Float32Array; readonly y: Int32Array };
 
 /** Buffers that hold up to `capacity` samples of `ds`: allocate once, reuse every step. */
 export function allocateBatch(ds: Dataset, capacity: number): BatchBuffers {
-  return { x: new Float32Array(capacity * ds.rows * ds.cols), y: new Int32Array(capacity) };
+  return { x: new Float32Array(capacity * sampleSize(ds)), y: new Int32Array(capacity) };
 }
 
 /**
- * Gathers the samples at `indices`: pixels / 255, row-major [b, rows * cols], and labels.
+ * Gathers the samples at `indices`: pixels / 255 (features as they are), row-major
+ * [b, sampleSize], and labels.
  * With `out`, writes into its buffers and returns views of exactly b samples on them (no
  * element allocation per step; the views alias `out`, so use them before the next call).
  * Throws DataError 'bad-batch' for an index out of range or `out` too small: those are
@@ -156,8 +173,9 @@ export function gatherBatch(
   out?: BatchBuffers,
 ): Batch {
   const b = indices.length;
-  const pixels = ds.rows * ds.cols;
+  const pixels = sampleSize(ds);
   const size = b * pixels;
+  const scale = ds.images instanceof Uint8Array ? 1 / 255 : 1;
   if (out !== undefined && (out.x.length < size || out.y.length < b)) {
     throw new DataError(
       'bad-batch',
@@ -174,7 +192,7 @@ export function gatherBatch(
     }
     const from = index * pixels;
     const to = s * pixels;
-    for (let p = 0; p < pixels; p++) x[to + p] = images[from + p]! / 255;
+    for (let p = 0; p < pixels; p++) x[to + p] = images[from + p]! * scale;
     y[s] = labels[index]!;
   }
   return { x, y };

@@ -11,7 +11,7 @@ import { DataError } from './errors';
 
 export type ShardOptions = {
   /** The training set's labels, one per sample; indices in the shard point into this. */
-  readonly labels: Uint8Array;
+  readonly labels: Uint8Array | Uint16Array;
   readonly classes: number;
   /** The room's seed: equal on every peer of a run. */
   readonly seed: number;
@@ -248,7 +248,7 @@ function normal(rng: () => number): number {
 /** Sample indices grouped by class (counting sort, ascending within a class). */
 type ClassGroups = { readonly members: (k: number) => Uint32Array };
 
-function groupByClass(labels: Uint8Array, classes: number): ClassGroups {
+function groupByClass(labels: Uint8Array | Uint16Array, classes: number): ClassGroups {
   const start = new Uint32Array(classes + 1);
   for (let i = 0; i < labels.length; i++) start[labels[i]! + 1]! += 1;
   for (let k = 0; k < classes; k++) start[k + 1]! += start[k]!;
@@ -270,6 +270,13 @@ function shuffle(values: Uint32Array, rng: () => number): void {
     values[i] = values[j]!;
     values[j] = t;
   }
+}
+
+/** A seeded Fisher-Yates permutation of 0..n-1 (the trainer's epoch order, own-data splits). */
+export function permutation(n: number, rng: () => number): Uint32Array {
+  const order = identity(n);
+  shuffle(order, rng);
+  return order;
 }
 
 const identity = (n: number): Uint32Array => {

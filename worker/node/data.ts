@@ -9,22 +9,34 @@ import { dirname, join } from 'node:path';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import type { DatasetName } from '../../core';
 import {
+  type ByteDataset,
   DATASET_FILES,
   DataError,
-  type Dataset,
+  type Gunzip,
   loadDataset,
+  MAX_IDX_DATA_BYTES,
   makeShard,
   probeIndices,
+  type RoomData,
   type ShardSpec,
   subsetDataset,
   testIndices,
 } from '../data';
-import type { TrainerData } from '../trainer';
 
-const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
-  new Promise((resolve, reject) => {
-    gunzipCallback(bytes, (e, out) => (e ? reject(e) : resolve(out)));
-  });
+/** The largest file a gunzip may produce: the IDX parser's data limit plus the biggest header. */
+const MAX_GUNZIP_BYTES = MAX_IDX_DATA_BYTES + 64;
+
+/**
+ * Gunzip with zlib, stopping (and failing) past `limit` bytes of output, so that a gzip bomb
+ * in a kiosk's --data costs at most that much memory (the browser's gunzip has the same cap).
+ */
+export const nodeGunzip =
+  (limit = MAX_GUNZIP_BYTES): Gunzip =>
+  (bytes) =>
+    new Promise((resolve, reject) => {
+      gunzipCallback(bytes, { maxOutputLength: limit }, (e, out) => (e ? reject(e) : resolve(out)));
+    });
+const gunzip = nodeGunzip();
 
 /** The folder holding a dataset's files, or a DataError saying how to get them. */
 export function datasetDir(name: DatasetName): string {
@@ -34,7 +46,7 @@ export function datasetDir(name: DatasetName): string {
   return join(dirname(require.resolve(`${source.package}/package.json`)), source.dir);
 }
 
-async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<Dataset> {
+async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<ByteDataset> {
   const files = DATASET_FILES[name];
   const dir = datasetDir(name);
   const [images, labels] = await Promise.all(
@@ -64,7 +76,7 @@ async function readDataset(name: DatasetName, split: 'train' | 'test'): Promise<
 /** The peer's shard; the test subset defaults to every test image outside the DKT probe. */
 export type NodeDataOptions = ShardSpec;
 
-const cache = new Map<string, Promise<Dataset>>();
+const cache = new Map<string, Promise<ByteDataset>>();
 /** Each file is parsed once per process, however many peers a benchmark runs in it. */
 const cachedDataset = (name: DatasetName, split: 'train' | 'test') => {
   const key = `${name}/${split}`;
@@ -77,8 +89,12 @@ const cachedDataset = (name: DatasetName, split: 'train' | 'test') => {
   return p;
 };
 
+/** A room dataset's whole training split (tests write a person's folders from it). */
+export const loadTrainSplit = (name: DatasetName): Promise<ByteDataset> =>
+  cachedDataset(name, 'train');
+
 /** `n` samples of `ds` spread evenly over it (all of it when n >= its count). */
-export function spreadSubset(ds: Dataset, n: number): Dataset {
+export function spreadSubset(ds: ByteDataset, n: number): ByteDataset {
   const count = Math.min(ds.count, n);
   if (count === ds.count) return ds;
   return subsetDataset(
@@ -91,7 +107,7 @@ export function spreadSubset(ds: Dataset, n: number): Dataset {
  * The public test images a peer reports on: `samples` of the dataset's test split, spread
  * evenly, never one of the DKT probe's images (worker/data/probe.ts).
  */
-export async function loadTestSubset(name: DatasetName, samples?: number): Promise<Dataset> {
+export async function loadTestSubset(name: DatasetName, samples?: number): Promise<ByteDataset> {
   const test = await cachedDataset(name, 'test');
   return subsetDataset(
     test,
@@ -100,13 +116,13 @@ export async function loadTestSubset(name: DatasetName, samples?: number): Promi
 }
 
 /** The DKT probe: the same public test images on every peer, disjoint from the test subset. */
-export async function loadProbe(name: DatasetName): Promise<Dataset> {
+export async function loadProbe(name: DatasetName): Promise<ByteDataset> {
   const test = await cachedDataset(name, 'test');
   return subsetDataset(test, probeIndices(test.count));
 }
 
 /** The data one peer trains and evaluates on. Throws DataError when files or options are bad. */
-export async function loadNodeData(o: NodeDataOptions): Promise<TrainerData> {
+export async function loadNodeData(o: NodeDataOptions): Promise<RoomData> {
   const [train, test, probe] = await Promise.all([
     cachedDataset(o.dataset, 'train'),
     loadTestSubset(o.dataset, o.testSamples),

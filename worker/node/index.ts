@@ -5,7 +5,7 @@
  */
 
 export { createFileCheckpointStore } from './checkpoint-store';
-export { loadNodeData, loadTestSubset } from './data';
+export { loadNodeData, loadTestSubset, loadTrainSplit } from './data';
 export { type NodeBackendChoice, type NodeHostOptions, type NodeSource, nodeHost } from './host';
 export { checkLocalData, type LocalDataSummary } from './local-data';
 export { handleShardRequest } from './shard-files';

@@ -7,16 +7,12 @@
 
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzip as gunzipCallback } from 'node:zlib';
 import type { DatasetName } from '../../core';
-import { DataError, type Dataset, loadDataset, makeShard, subsetDataset } from '../data';
+import { type ByteDataset, DataError, loadDataset, makeShard, subsetDataset } from '../data';
 import type { TrainerData } from '../trainer';
-import { loadProbe, loadTestSubset, spreadSubset } from './data';
+import { loadProbe, loadTestSubset, nodeGunzip, spreadSubset } from './data';
 
-const gunzip = (bytes: Uint8Array): Promise<Uint8Array> =>
-  new Promise((resolve, reject) => {
-    gunzipCallback(bytes, (e, out) => (e ? reject(e) : resolve(out)));
-  });
+const gunzip = nodeGunzip();
 
 /** The image side the models take (worker/model.ts: 28 x 28 inputs). */
 export const LOCAL_IMAGE_SIDE = 28;
@@ -36,7 +32,7 @@ const exists = (path: string) =>
   );
 
 /** The path of `base` or `base.gz` in dir, whichever exists, else undefined. */
-async function findFile(dir: string, base: string): Promise<string | undefined> {
+export async function findFile(dir: string, base: string): Promise<string | undefined> {
   for (const name of [base, `${base}.gz`]) {
     const path = join(dir, name);
     if (await exists(path)) return path;
@@ -44,7 +40,8 @@ async function findFile(dir: string, base: string): Promise<string | undefined> 
   return undefined;
 }
 
-async function readPair(dir: string, images: string, labels: string): Promise<Dataset> {
+/** The IDX images and labels `images` / `labels` in dir, as 28 x 28 bytes; DataError if bad. */
+export async function readPair(dir: string, images: string, labels: string): Promise<ByteDataset> {
   const paths = await Promise.all([findFile(dir, images), findFile(dir, labels)]);
   const [imagesPath, labelsPath] = paths;
   if (imagesPath === undefined || labelsPath === undefined) {

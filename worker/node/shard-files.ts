@@ -8,8 +8,8 @@ import type { ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import {
+  type ByteDataset,
   DataError,
-  type Dataset,
   encodeIdx,
   parseShardQuery,
   SHARD_PARTS,
@@ -47,7 +47,7 @@ export async function shardFiles(r: ShardRequest): Promise<ShardFiles> {
   const files = new Map<string, Uint8Array>();
   // One split at a time: at most one shard's plain IDX bytes are alive at once.
   for (const split of SHARD_SPLITS) {
-    const ds: Dataset = data[split];
+    const ds: ByteDataset = data[split];
     const plain: Record<ShardPart, Uint8Array> = {
       images: encodeIdx({ type: 'u8', dims: [ds.count, ds.rows, ds.cols], data: ds.images }),
       labels: encodeIdx({ type: 'u8', dims: [ds.count], data: ds.labels }),

@@ -11,4 +11,17 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { createTrainerService } from '../service';
 import { nodeHost } from './host';
 
-if (parentPort) Comlink.expose(createTrainerService(nodeHost()), nodeEndpoint(parentPort));
+/** Decoding a kiosk's own data prints one JSON progress line at most every 2 s. */
+let lastProgress = 0;
+const onDataProgress = (p: { done: number; total: number }) => {
+  const now = Date.now();
+  if (now - lastProgress < 2000 && p.done < p.total) return;
+  lastProgress = now;
+  process.stdout.write(
+    `${JSON.stringify({ t: new Date(now).toISOString(), type: 'data-progress', ...p })}\n`,
+  );
+};
+
+if (parentPort) {
+  Comlink.expose(createTrainerService(nodeHost({ onDataProgress })), nodeEndpoint(parentPort));
+}

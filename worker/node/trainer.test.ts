@@ -176,7 +176,6 @@ describe('trainer arithmetic and state', () => {
       fingerprint: a.info.fingerprint,
       room: 'r',
       dataset: 'mnist',
-      metrics: [],
       ...snap,
     });
     const store = createMemoryCheckpointStore();
