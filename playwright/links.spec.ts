@@ -1,7 +1,9 @@
 // Bandwidth between busy tabs: three tabs train on the automatic backend (WebGPU is
 // SwiftShader here, so each tab times its backends), one with a 4 Mbit/s emulated uplink, one
-// slowed down 4x. For two minutes of training: the capped tab's two links read within 20% of
-// 4 Mbit/s from the first minute on, its dashboard shows the cap beside the estimate, and the
+// slowed down 4x. For two minutes of training: from the first minute on, each of the capped
+// tab's two links has its median reading within 10% of 4 Mbit/s and every reading within 35%
+// (single readings between busy tabs on two cores ranged 3.08 to 5.04 Mbit/s in the runs of
+// 2026-12-06: docs/benchmarks.md), its dashboard shows the cap beside the estimate, and the
 // server's room status lists all three tabs at every poll (busy tabs whose reports are late
 // stay in the room while their sockets answer).
 
@@ -10,7 +12,10 @@ import { allTraining, apiPeerIds, newRoom } from './mesh-helpers';
 import { field } from './page-fields';
 
 const CAP_BPS = 4e6;
-const TOLERANCE = 0.2;
+/** Every reading after the first minute. */
+const TOLERANCE = 0.35;
+/** Each link's median reading after the first minute. */
+const MEDIAN_TOLERANCE = 0.1;
 const HOLD_MS = 120_000;
 const SETTLE_MS = 60_000;
 
@@ -69,6 +74,14 @@ test('three busy tabs: the capped tab reads its cap, and the room keeps every ta
   expect(late.length).toBeGreaterThan(20);
   const off = late.filter((s) => s.mbps.length !== 2 || !s.mbps.every(within));
   expect(off, `samples off the cap after ${SETTLE_MS / 1000} s`).toEqual([]);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  for (const link of [0, 1]) {
+    const m = median(late.map((s) => s.mbps[link]!));
+    console.log(`capped tab's link ${link}: median ${m.toFixed(2)} Mbit/s after the first minute`);
+    expect(Math.abs(m * 1e6 - CAP_BPS), `link ${link}'s median ${m}`).toBeLessThanOrEqual(
+      MEDIAN_TOLERANCE * CAP_BPS,
+    );
+  }
   // The dashboard shows the cap beside the estimate, on both of the capped tab's links.
   const caps = await capped
     .getByTestId('link-cap')
