@@ -22,7 +22,7 @@ export function startPeer(p: JoinParams, model?: NewRoomModel): MeshPeer {
   const clock = browserClock();
   const log = consoleLogger(p.name);
   const ids = createPeerIdStore(window.localStorage, p.room, p.name);
-  const resumePeerId = ids.load();
+  const kept = ids.load();
   const url = signalingUrl(window.location);
   const peer = createPeer({
     room: p.room,
@@ -31,7 +31,8 @@ export function startPeer(p: JoinParams, model?: NewRoomModel): MeshPeer {
     ...(p.token === undefined ? {} : { token: p.token }),
     ...(p.site === undefined ? {} : { site: p.site }),
     config: p.config,
-    ...(resumePeerId === undefined ? {} : { resumePeerId }),
+    ...(kept === undefined ? {} : { resumePeerId: kept.peerId }),
+    ...(kept?.resumeKey === undefined ? {} : { resumeKey: kept.resumeKey }),
     emulation: {
       slowdown: p.slowdown,
       uplinkBps: p.uplinkMbps === undefined ? undefined : p.uplinkMbps * 1e6,
@@ -53,7 +54,7 @@ export function startPeer(p: JoinParams, model?: NewRoomModel): MeshPeer {
   });
   // Remembered as soon as the server assigns it, so a reload at any later point resumes.
   peer.subscribe((event) => {
-    if (event.type === 'joined') ids.save(event.peerId);
+    if (event.type === 'joined') ids.save(event.peerId, event.resumeKey);
   });
   return peer;
 }

@@ -7,7 +7,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { PeerIdSchema } from '../core';
+import { PeerIdSchema, ResumeKeySchema } from '../core';
 
 export const IDENTITY_FILE = 'identity.json';
 
@@ -21,6 +21,8 @@ const IdentitySchema = v.strictObject({
   room: v.pipe(v.string(), v.maxLength(64)),
   name: v.pipe(v.string(), v.maxLength(64)),
   peerId: PeerIdSchema,
+  /** The key that resumes the id (an identity written before keys existed has none). */
+  resumeKey: v.exactOptional(ResumeKeySchema),
 });
 
 export type KioskIdentity = v.InferOutput<typeof IdentitySchema>;
@@ -57,6 +59,7 @@ export async function writeIdentity(dir: string, identity: KioskIdentity): Promi
   await mkdir(dir, { recursive: true });
   const file = join(dir, IDENTITY_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(identity)}\n`);
+  // Owner only: the resume key lets whoever reads it take this kiosk's place in the room.
+  await writeFile(tmp, `${JSON.stringify(identity)}\n`, { mode: 0o600 });
   await rename(tmp, file);
 }

@@ -3,7 +3,7 @@
  * the real signaling server, with its exit codes, its state directory and its own data.
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -328,6 +328,14 @@ describe('dlion kiosk', () => {
     expect(exit.code).toBe(0);
     const stoppedAt = exit.step as number;
     expect(stoppedAt).toBeGreaterThanOrEqual(30);
+    // The identity keeps the id's resume key, readable by the owner only.
+    const identityFile = join(stateDir, IDENTITY_FILE);
+    const identity = JSON.parse(readFileSync(identityFile, 'utf8')) as Record<string, unknown>;
+    expect(identity).toMatchObject({
+      peerId: joined.peerId,
+      resumeKey: expect.stringMatching(/^[\w-]{43}$/),
+    });
+    expect(statSync(identityFile).mode & 0o077).toBe(0);
 
     const again = kiosk(args);
     const rejoined = await waitFor(

@@ -58,6 +58,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
 
   // ---- before joining: state, data and model ----------------------------------------------
   let resumePeerId: string | undefined;
+  let resumeKey: string | undefined;
   let source: ModelSource | undefined;
   let roomConfig = o.config;
   try {
@@ -116,6 +117,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
       const identity = await readIdentity(o.stateDir);
       if (identity !== undefined && identity.room === o.room && identity.name === name) {
         resumePeerId = identity.peerId;
+        resumeKey = identity.resumeKey;
       }
       const step = await checkCheckpoint(o.stateDir, nodeCheckpointKey(o.room, name));
       print('state', {
@@ -177,6 +179,7 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
     ...(o.token === undefined ? {} : { token: o.token }),
     ...(roomConfig === undefined ? {} : { config: roomConfig }),
     ...(resumePeerId === undefined ? {} : { resumePeerId }),
+    ...(resumeKey === undefined ? {} : { resumeKey }),
     emulation: {
       slowdown: o.slowdown,
       ...(o.uplinkMbps === undefined ? {} : { uplinkBps: o.uplinkMbps * 1e6 }),
@@ -259,13 +262,16 @@ export async function runKiosk(o: KioskOptions, io: KioskIo): Promise<number> {
           );
         }
         if (o.stateDir !== undefined) {
-          writeIdentity(o.stateDir, { version: 1, room: o.room, name, peerId: e.peerId }).catch(
-            (err: unknown) =>
-              print('log', {
-                level: 'warn',
-                message: 'could not keep the peer identity',
-                error: String(err),
-              }),
+          const kept = { version: 1 as const, room: o.room, name, peerId: e.peerId };
+          writeIdentity(
+            o.stateDir,
+            e.resumeKey === undefined ? kept : { ...kept, resumeKey: e.resumeKey },
+          ).catch((err: unknown) =>
+            print('log', {
+              level: 'warn',
+              message: 'could not keep the peer identity',
+              error: String(err),
+            }),
           );
         }
         return;

@@ -56,6 +56,8 @@ export type MeshEvent =
   | {
       readonly type: 'joined';
       readonly peerId: PeerId;
+      /** The key that resumes this id (keep it with the id; PeerOptions.resumeKey). */
+      readonly resumeKey?: string;
       readonly config: RoomConfig;
       readonly slot: number;
     }

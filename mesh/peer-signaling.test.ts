@@ -30,6 +30,11 @@ describe('signalingHello', () => {
   it('asks for the remembered id, and after a welcome for the id the server gave', () => {
     const remembered = { ...options, resumePeerId: 'old-id' };
     expect(signalingHello(remembered, undefined).resume).toEqual({ peerId: 'old-id' });
+    const keyed = { ...remembered, resumeKey: 'k'.repeat(43) };
+    expect(signalingHello(keyed, undefined).resume).toEqual({
+      peerId: 'old-id',
+      key: 'k'.repeat(43),
+    });
     expect(signalingHello(remembered, asPeerId('new-id')).resume).toEqual({ peerId: 'new-id' });
   });
 });

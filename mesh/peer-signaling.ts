@@ -24,7 +24,10 @@ const MAX_BUFFERED_SIGNALS = 64;
  * server gave us (a reconnect), before it for the id the page or kiosk remembers, if any.
  */
 export function signalingHello(
-  o: Pick<PeerOptions, 'room' | 'name' | 'kind' | 'token' | 'site' | 'config' | 'resumePeerId'>,
+  o: Pick<
+    PeerOptions,
+    'room' | 'name' | 'kind' | 'token' | 'site' | 'config' | 'resumePeerId' | 'resumeKey'
+  >,
   selfId: PeerId | undefined,
 ): SignalingClientMessageOf<'sig/hello'> {
   return {
@@ -39,7 +42,12 @@ export function signalingHello(
     ...(selfId !== undefined
       ? { resume: { peerId: selfId } }
       : o.resumePeerId !== undefined
-        ? { resume: { peerId: o.resumePeerId as PeerId } }
+        ? {
+            resume: {
+              peerId: o.resumePeerId as PeerId,
+              ...(o.resumeKey === undefined ? {} : { key: o.resumeKey }),
+            },
+          }
         : {}),
   };
 }
@@ -69,7 +77,13 @@ export function createSignalingHandler(
           s.config = message.config;
           s.traits = strategyTraits(s.config.strategy);
           s.trust = createTrust(3);
-          emit({ type: 'joined', peerId: s.selfId, config: s.config, slot: message.slot });
+          emit({
+            type: 'joined',
+            peerId: s.selfId,
+            ...(message.resumeKey === undefined ? {} : { resumeKey: message.resumeKey }),
+            config: s.config,
+            slot: message.slot,
+          });
           setPhase('starting', `joined room ${message.room} as ${s.selfId}; starting the trainer`);
           void start(message.slot, message.iceServers);
         } else {

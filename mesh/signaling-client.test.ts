@@ -197,6 +197,8 @@ describe('signaling client with the real server', () => {
   });
 
   it('reconnects on its own after a server restart and keeps its peer id', async () => {
+    // No resume secret: the restarted server has a key of its own, and grants an id that it
+    // did not hand out itself (signaling/server.ts, pickId).
     const first = await startServer();
     const a = probe(first.wsUrl, helloFor('lab'));
     const w1 = await a.nth('sig/welcome');
@@ -379,6 +381,7 @@ describe('signaling client timing', () => {
     type: 'sig/welcome',
     protocol: PROTOCOL_VERSION,
     peerId,
+    resumeKey: `${peerId}-key`.padEnd(43, 'x'),
     room: 'lab',
     config: DEFAULT_ROOM_CONFIG,
     slot: 0,
@@ -435,7 +438,11 @@ describe('signaling client timing', () => {
     clock.advance(50);
     const again = socket(5);
     again.open();
-    expect(again.sent[0]).toMatchObject({ type: 'sig/hello', resume: { peerId: 'p1' } });
+    // With the key the welcome gave: without it the server would give a new id.
+    expect(again.sent[0]).toMatchObject({
+      type: 'sig/hello',
+      resume: { peerId: 'p1', key: 'p1-key'.padEnd(43, 'x') },
+    });
 
     client.close();
     expect(again.sent.at(-1)).toEqual({ type: 'sig/leave' });

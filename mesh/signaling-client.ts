@@ -177,6 +177,8 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
   let stopped = false;
   /** The id the server granted last: asked for again on reconnect. */
   let peerId: PeerId | undefined;
+  /** The key of `peerId` from the same welcome: a reconnect resumes with both. */
+  let resumeKey: string | undefined;
   /** The fatal error the server sent on the current socket, if any. */
   let fatal: { code: SignalingErrorCode; message: string } | undefined;
   /** Reconnect attempts since the last welcome: the exponent of the backoff. */
@@ -232,6 +234,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
     counts.received += 1;
     if (message.type === 'sig/welcome') {
       peerId = message.peerId;
+      resumeKey = message.resumeKey;
       failures = 0;
       startHeartbeat(ws, message.heartbeatMs);
     } else if (message.type === 'sig/error' && message.fatal) {
@@ -316,7 +319,13 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
     try {
       const fresh = options.hello();
       // The id granted last time, so the room sees a reconnect and not a new peer.
-      hello = peerId === undefined ? fresh : { ...fresh, resume: { ...fresh.resume, peerId } };
+      hello =
+        peerId === undefined
+          ? fresh
+          : {
+              ...fresh,
+              resume: { peerId, ...(resumeKey === undefined ? {} : { key: resumeKey }) },
+            };
     } catch (e) {
       stop(`hello failed: ${describe(e)}`);
       ws.close(CLOSE_NORMAL, 'hello failed');

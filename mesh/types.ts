@@ -221,6 +221,9 @@ export interface PeerOptions {
   readonly config?: Partial<RoomConfig>;
   /** The id to ask for (a reloaded tab, a restarted kiosk). */
   readonly resumePeerId?: string;
+  /** The key the welcome gave with that id (the 'joined' event's resumeKey); without it the
+   * server gives a new id. */
+  readonly resumeKey?: string;
   readonly emulation?: Partial<Emulation>;
   /**
    * Opens the signaling connection; the peer supplies the hello (built fresh for every

@@ -28,6 +28,7 @@ export interface ServerArgs {
   port: number;
   host: string;
   secret?: string;
+  resumeSecret?: string;
   tlsCertPath?: string;
   tlsKeyPath?: string;
   iceServers: IceServer[];
@@ -64,6 +65,11 @@ export const SERVER_SETTINGS = {
     flag: 'secret',
     env: 'DLION_SECRET',
     help: 'join-token secret; set it to require tokens',
+  },
+  resumeSecret: {
+    flag: 'resume-secret',
+    env: 'DLION_RESUME_SECRET',
+    help: 'signs the keys that let a peer resume its id (default: --secret, else a random key per start; federated servers need the same one)',
   },
   tlsCert: {
     flag: 'tls-cert',
@@ -207,6 +213,7 @@ export function parseServerArgs(
   const port = num('port', DEFAULT_OPTIONS.port, 0, 65535);
   const host = raw('host') ?? DEFAULT_OPTIONS.host;
   const secret = raw('secret');
+  const resumeSecret = raw('resumeSecret');
   const tlsCertPath = raw('tlsCert');
   const tlsKeyPath = raw('tlsKey');
   if ((tlsCertPath === undefined) !== (tlsKeyPath === undefined)) {
@@ -256,6 +263,7 @@ export function parseServerArgs(
     ...(redisUrl !== undefined ? { redisUrl } : {}),
     ...(serverId !== undefined ? { serverId } : {}),
     ...(secret !== undefined ? { secret } : {}),
+    ...(resumeSecret !== undefined ? { resumeSecret } : {}),
     ...(tlsCertPath !== undefined ? { tlsCertPath } : {}),
     ...(tlsKeyPath !== undefined ? { tlsKeyPath } : {}),
   };
@@ -291,6 +299,7 @@ export async function loadServerOptions(
     ...(args.redisUrl !== undefined ? { redisUrl: args.redisUrl } : {}),
     ...(args.serverId !== undefined ? { serverId: args.serverId } : {}),
     ...(args.secret !== undefined ? { secret: args.secret } : {}),
+    ...(args.resumeSecret !== undefined ? { resumeSecret: args.resumeSecret } : {}),
     ...(tls ? { tls } : {}),
   };
 }
@@ -302,6 +311,7 @@ export function describeServerArgs(args: ServerArgs): string[] {
     `  listen        ${args.host}:${args.port}${args.tlsCertPath ? ' (TLS)' : ''}`,
     `  tls           ${args.tlsCertPath ? `cert ${args.tlsCertPath}, key ${args.tlsKeyPath}` : 'off (plain http/ws)'}`,
     `  join tokens   ${args.secret !== undefined ? 'required (secret set, redacted)' : 'off (open server: anyone who reaches it can join)'}`,
+    `  resume keys   ${args.resumeSecret !== undefined ? 'signed with --resume-secret (redacted)' : args.secret !== undefined ? 'signed with the join secret' : 'a random key of this start (ids resume until a restart)'}`,
     `  ice servers   ${ice.length > 0 ? ice.join(', ') : 'none (peers connect on the local network only)'}`,
     `  dashboard     ${args.staticDir}`,
     `  heartbeat     every ${args.heartbeatMs} ms, evict after ${args.evictAfterMs} ms; status kept ${args.statusTtlMs} ms`,

@@ -13,7 +13,7 @@ import { asPeerId, PROTOCOL_VERSION, type SignalingServerMessageOf } from '../co
 import { startRedis, type TestRedis } from './redis-test-support';
 import type { SignalingServer } from './server';
 import { createFixture, fetchMetrics, TestClient } from './test-support';
-import { createToken } from './tokens';
+import { createToken, resumeKey } from './tokens';
 
 const fx = createFixture();
 let redis: TestRedis;
@@ -35,8 +35,20 @@ afterEach(async () => {
 });
 
 const room = () => `fed-${Math.random().toString(36).slice(2, 9)}`;
+/** Federated servers share the secret that signs resume keys. */
+const RESUME_SECRET = 'federation-test-resume';
 const federated = (serverId: string, extra: Parameters<typeof fx.start>[0] = {}) =>
-  fx.start({ redisUrl: redis.url, serverId, memberTtlMs: TTL_MS, ...extra });
+  fx.start({
+    redisUrl: redis.url,
+    serverId,
+    memberTtlMs: TTL_MS,
+    resumeSecret: RESUME_SECRET,
+    ...extra,
+  });
+/** The resume of `id` in `room`, with its key, as a peer that held it asks for it. */
+const resumeOf = (room: string, id: string) => ({
+  resume: { peerId: asPeerId(id), key: resumeKey(RESUME_SECRET, room, id) },
+});
 
 /** A Redis connection of the test's own (closed after it), to write behind the servers' backs. */
 const rawRedis = (): Redis => {
@@ -137,11 +149,9 @@ describe('federation through Redis', () => {
     await stale('1111111111111111', 'edge-a');
     await stale('2222222222222222', 'edge-b');
     const mine = await fx.client(A);
-    expect((await mine.join(r, { resume: { peerId: asPeerId('1111111111111111') } })).peerId).toBe(
-      '1111111111111111',
-    );
+    expect((await mine.join(r, resumeOf(r, '1111111111111111'))).peerId).toBe('1111111111111111');
     const theirs = await fx.client(A);
-    const w = await theirs.join(r, { resume: { peerId: asPeerId('2222222222222222') } });
+    const w = await theirs.join(r, resumeOf(r, '2222222222222222'));
     expect(w.peerId).not.toBe('2222222222222222');
   });
 

@@ -9,6 +9,8 @@ export interface Metrics {
   connections: number;
   relayed: number;
   evictions: number;
+  /** Resumes of a peer id without its key (or with a wrong one): a new id was given. */
+  resumesRefused: number;
   readonly rejects: Map<SignalingErrorCode, number>;
 }
 
@@ -16,6 +18,7 @@ export const createMetrics = (): Metrics => ({
   connections: 0,
   relayed: 0,
   evictions: 0,
+  resumesRefused: 0,
   // Every reason starts at 0, so a dashboard sees the series before the first reject.
   rejects: new Map(SIGNALING_ERROR_CODES.map((code) => [code, 0])),
 });
@@ -57,6 +60,12 @@ export function renderMetrics(m: Metrics, g: Gauges, f?: FederationGauges): stri
     ['', m.relayed],
   ]);
   metric('dlion_evictions_total', 'counter', 'Peers evicted for silence.', [['', m.evictions]]);
+  metric(
+    'dlion_resumes_refused_total',
+    'counter',
+    'Resumes of a peer id without its key: a new id was given.',
+    [['', m.resumesRefused]],
+  );
   metric(
     'dlion_rejects_total',
     'counter',

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type SignalData } from '../core';
+import { asPeerId, PROTOCOL_VERSION, type SignalData } from '../core';
 import { createFixture, TestClient, withDeadline } from './test-support';
 import { createToken } from './tokens';
 
@@ -233,13 +233,73 @@ describe('rooms', () => {
     const a = await fx.client(server);
     const wa = await a.join('lab');
     const b = await fx.client(server);
-    const wb = await b.join('lab', { resume: { peerId: wa.peerId } });
+    // Even with the key: the id is live.
+    const wb = await b.join('lab', { resume: { peerId: wa.peerId, key: wa.resumeKey! } });
     expect(wb.peerId).not.toBe(wa.peerId);
     a.send({ type: 'sig/leave' });
     await b.nextOf('sig/peer-left');
     const c = await fx.client(server);
-    const wc = await c.join('lab', { resume: { peerId: wa.peerId } });
+    const wc = await c.join('lab', { resume: { peerId: wa.peerId, key: wa.resumeKey! } });
     expect(wc.peerId).toBe(wa.peerId);
+    // The same key again with the id: it is the holder's for good, not one use.
+    expect(wc.resumeKey).toBe(wa.resumeKey);
+  });
+
+  it('resumes an id only with its key: without it, or with a key of another id or room, a new id, counted', async () => {
+    const server = await fx.start();
+    const a = await fx.client(server);
+    const wa = await a.join('lab');
+    const other = await (await fx.client(server)).join('lab');
+    const elsewhere = await (await fx.client(server)).join('den');
+    a.send({ type: 'sig/leave' });
+    await withDeadline(a.closed, 'a to leave');
+    const tries = [
+      { what: 'no key', resume: { peerId: wa.peerId } },
+      { what: "another id's key", resume: { peerId: wa.peerId, key: other.resumeKey! } },
+      { what: "another room's key", resume: { peerId: wa.peerId, key: elsewhere.resumeKey! } },
+      { what: 'a made-up key', resume: { peerId: wa.peerId, key: 'A'.repeat(43) } },
+    ];
+    for (const t of tries) {
+      const w = await (await fx.client(server)).join('lab', { resume: t.resume });
+      expect({ what: t.what, same: w.peerId === wa.peerId }).toEqual({ what: t.what, same: false });
+    }
+    const m = await (await fetch(`${server.url}/metrics`)).text();
+    expect(m).toMatch(/^dlion_resumes_refused_total 4$/m);
+    // The holder still gets it back.
+    const back = await (await fx.client(server)).join('lab', {
+      resume: { peerId: wa.peerId, key: wa.resumeKey! },
+    });
+    expect(back.peerId).toBe(wa.peerId);
+  });
+
+  it('signs resume keys with resumeSecret: a second server with the same one resumes the id', async () => {
+    const first = await fx.start({ resumeSecret: 'shared-resume-secret' });
+    const w = await (await fx.client(first)).join('lab');
+    const second = await fx.start({ resumeSecret: 'shared-resume-secret' });
+    const again = await (await fx.client(second)).join('lab', {
+      resume: { peerId: w.peerId, key: w.resumeKey! },
+    });
+    expect(again.peerId).toBe(w.peerId);
+    // A server with another resume secret does not take the key.
+    const third = await fx.start({ resumeSecret: 'another-resume-secret' });
+    const not = await (await fx.client(third)).join('lab', {
+      resume: { peerId: w.peerId, key: w.resumeKey! },
+    });
+    expect(not.peerId).not.toBe(w.peerId);
+  });
+
+  it('without a resume secret, grants an id it never handed out (a restart), keyless, but not one it did', async () => {
+    const server = await fx.start();
+    const stranger = await (await fx.client(server)).join('lab', {
+      resume: { peerId: asPeerId('0123456789abcdef') },
+    });
+    expect(stranger.peerId).toBe('0123456789abcdef');
+    const a = await fx.client(server);
+    const wa = await a.join('lab');
+    a.send({ type: 'sig/leave' });
+    await withDeadline(a.closed, 'a to leave');
+    const taken = await (await fx.client(server)).join('lab', { resume: { peerId: wa.peerId } });
+    expect(taken.peerId).not.toBe(wa.peerId);
   });
 
   it('tells peers the server is going away on close', async () => {

@@ -42,7 +42,7 @@ import {
 import { handleHttp } from './http';
 import { countReject, createMetrics, renderMetrics } from './metrics';
 import { createTokenBucket, type TokenBucket } from './rate-limit';
-import { verifyToken } from './tokens';
+import { checkResumeKey, resumeKey, verifyToken } from './tokens';
 
 export interface SignalingLimits {
   /** Largest text frame taken, in bytes; larger ones get 'too-large'. */
@@ -67,6 +67,11 @@ export interface SignalingOptions {
   host: string;
   /** When set, joining needs a token from createToken(secret, room). */
   secret?: string;
+  /**
+   * Signs the keys that resume a peer id (tokens.ts, resumeKey). Defaults to `secret`, else a
+   * random key of this start; federated servers need the same one to resume each other's ids.
+   */
+  resumeSecret?: string;
   /** PEM text, for https and wss (a secure context off localhost, which WebGPU needs). */
   tls?: { cert: string; key: string };
   /** Handed to every peer in 'sig/welcome' (STUN/TURN, e.g. coturn). */
@@ -237,8 +242,14 @@ function resolveOptions(opts: SignalingStartOptions): SignalingOptions {
   if (o.secret !== undefined && o.secret.length === 0) {
     throw new RangeError('secret must not be empty (leave it out for an open server)');
   }
+  if (o.resumeSecret !== undefined && o.resumeSecret.length === 0) {
+    throw new RangeError('resumeSecret must not be empty (leave it out for a key of this start)');
+  }
   return o;
 }
+
+/** Ids whose keys an open server without a resume secret remembers handing out (about 100 B each). */
+const MAX_HANDED_OUT = 100_000;
 
 /** Starts the server; resolves once it listens. Throws on bad options or a busy port. */
 export async function startSignalingServer(
@@ -253,6 +264,12 @@ export async function startSignalingServer(
   const livePeers = new Map<PeerId, Peer>();
   const conns = new Set<Conn>();
   const socketsByAddress = new Map<string, number>();
+  // Signs the resume keys (SignalingOptions.resumeSecret). Without one set, a key of this
+  // start: then a resume without a key is still granted for an id this start never handed out
+  // (a peer of the previous start coming back), and refused for one it did (`handedOut`).
+  const configuredResumeSecret = o.resumeSecret ?? o.secret;
+  const resumeSecret = configuredResumeSecret ?? randomBytes(32).toString('hex');
+  const handedOut = new Set<string>();
   /** Set by close(): new WebSockets are refused from then on. */
   let closing: Promise<void> | undefined;
 
@@ -426,8 +443,34 @@ export async function startSignalingServer(
     };
 
   /** The peer id to hand out: the one asked for unless it is live here, else a fresh one. */
-  const pickId = (wanted: string | undefined): PeerId =>
-    wanted !== undefined && !livePeers.has(asPeerId(wanted)) ? asPeerId(wanted) : newPeerId();
+  /**
+   * The id a hello asks to resume when it carries that id's key and no live socket holds it;
+   * else a new one (a resume without the key is counted: someone tried an id they do not own).
+   */
+  const pickId = (hello: SignalingClientMessageOf<'sig/hello'>): PeerId => {
+    const wanted = hello.resume?.peerId;
+    if (wanted === undefined) return newPeerId();
+    const keyed = checkResumeKey(resumeSecret, hello.room, wanted, hello.resume?.key);
+    const unknownHere =
+      configuredResumeSecret === undefined && !handedOut.has(`${hello.room}\n${wanted}`);
+    if (!keyed && !unknownHere) {
+      metrics.resumesRefused += 1;
+      log(`signaling: ${hello.room}: resume of ${wanted} without its key: a new id`);
+      return newPeerId();
+    }
+    return livePeers.has(asPeerId(wanted)) ? newPeerId() : asPeerId(wanted);
+  };
+
+  /** The key of `id` in `room`; remembered as handed out (the oldest forgotten past a bound). */
+  const handOut = (room: string, id: PeerId): string => {
+    if (configuredResumeSecret === undefined) {
+      const entry = `${room}\n${id}`;
+      handedOut.delete(entry);
+      handedOut.add(entry);
+      if (handedOut.size > MAX_HANDED_OUT) handedOut.delete(handedOut.values().next().value!);
+    }
+    return resumeKey(resumeSecret, room, id);
+  };
 
   const infoOf = (id: PeerId, hello: SignalingClientMessageOf<'sig/hello'>): PeerInfo => ({
     id,
@@ -450,7 +493,7 @@ export async function startSignalingServer(
       return;
     }
     // Never hijack: a live id is not handed to a second socket.
-    const info = infoOf(pickId(hello.resume?.peerId), hello);
+    const info = infoOf(pickId(hello), hello);
     seat(conn, room, info, lowestFreeSlot(room));
   };
 
@@ -498,7 +541,7 @@ export async function startSignalingServer(
   ): Promise<void> => {
     const fed = federation!;
     if (fed.up()) await fed.subscribe(room.name);
-    let id = pickId(hello.resume?.peerId);
+    let id = pickId(hello);
     let outcome = await fed.join(room.name, infoOf(id, hello), capacity, room.config.maxPeers);
     if (outcome?.kind === 'taken') {
       id = newPeerId();
@@ -553,6 +596,7 @@ export async function startSignalingServer(
       type: 'sig/welcome',
       protocol: PROTOCOL_VERSION,
       peerId: info.id,
+      resumeKey: handOut(room.name, info.id),
       room: room.name,
       config: room.config,
       slot,

@@ -70,3 +70,25 @@ export function verifyToken(
   if (nowMs >= expiresAtSec * 1000) return err(new TokenError('expired', 'token has expired'));
   return ok({ expiresAtSec });
 }
+
+/**
+ * The key that resumes `peerId` in `room` (DESIGN.md 10): handed out in the welcome, kept by
+ * the peer (a kiosk's identity file, a tab's localStorage), asked for with the id. A resume
+ * without it gets a new id, so an id listed by /api/rooms cannot be taken over while its peer
+ * is away. Stateless: any server holding `secret` checks it (federated servers share theirs).
+ */
+export const resumeKey = (secret: string, room: string, peerId: string): string =>
+  createHmac('sha256', secret).update(`dlion-resume\n${room}\n${peerId}`).digest('base64url');
+
+/** Whether `key` resumes `peerId` in `room`, in constant time. Never throws. */
+export function checkResumeKey(
+  secret: string,
+  room: string,
+  peerId: string,
+  key: string | undefined,
+): boolean {
+  if (key === undefined) return false;
+  const given = Buffer.from(key, 'base64url');
+  const expected = Buffer.from(resumeKey(secret, room, peerId), 'base64url');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

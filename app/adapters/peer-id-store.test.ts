@@ -30,9 +30,23 @@ describe('createPeerIdStore', () => {
     const storage = memoryStorage();
     createPeerIdStore(storage, 'lab', 'p1').save('abc_123');
     expect(storage.getItem(peerIdKey('lab', 'p1'))).toBe('abc_123');
-    expect(createPeerIdStore(storage, 'lab', 'p1').load()).toBe('abc_123');
+    expect(createPeerIdStore(storage, 'lab', 'p1').load()).toEqual({ peerId: 'abc_123' });
     expect(createPeerIdStore(storage, 'lab', 'p2').load()).toBeUndefined();
     expect(createPeerIdStore(storage, 'other', 'p1').load()).toBeUndefined();
+  });
+
+  it('keeps the resume key with the id, and drops a key that is not one', () => {
+    const storage = memoryStorage();
+    const key = 'k'.repeat(43);
+    createPeerIdStore(storage, 'lab', 'p1').save('abc', key);
+    expect(createPeerIdStore(storage, 'lab', 'p1').load()).toEqual({
+      peerId: 'abc',
+      resumeKey: key,
+    });
+    storage.setItem(peerIdKey('lab', 'p1'), 'abc.short');
+    expect(createPeerIdStore(storage, 'lab', 'p1').load()).toEqual({ peerId: 'abc' });
+    storage.setItem(peerIdKey('lab', 'p1'), `abc.${key}.more`);
+    expect(createPeerIdStore(storage, 'lab', 'p1').load()).toBeUndefined();
   });
 
   it('ignores a stored value that is not a peer id', () => {

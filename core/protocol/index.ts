@@ -55,6 +55,7 @@ export {
   MAX_TOKEN_LENGTH,
   PEER_LEFT_REASONS,
   type PeerLeftReason,
+  ResumeKeySchema,
   RoomConfigDraftSchema,
   SIGNALING_ERROR_CODES,
   type SignalData,

@@ -90,6 +90,12 @@ export const RoomConfigDraftSchema = v.pipe(
   v.maxEntries(MAX_CONFIG_KEYS),
 );
 
+/**
+ * The key that lets a peer resume its id: base64url of an HMAC-SHA256 the server computes
+ * over the room and the id (signaling/tokens.ts, resumeKey), 43 characters.
+ */
+export const ResumeKeySchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/));
+
 export const HelloSchema = v.strictObject({
   type: v.literal('sig/hello'),
   /** Checked by the server with isSupportedProtocol, answered with 'protocol-version'. */
@@ -100,8 +106,16 @@ export const HelloSchema = v.strictObject({
   token: v.exactOptional(text(MAX_TOKEN_LENGTH)),
   site: v.exactOptional(SiteSchema),
   config: v.exactOptional(RoomConfigDraftSchema),
-  /** A reloaded tab or reconnecting kiosk asks for its previous id. */
-  resume: v.exactOptional(optionalFields({ peerId: v.exactOptional(PeerIdSchema) })),
+  /**
+   * A reloaded tab or reconnecting kiosk asks for its previous id, with the key the server's
+   * welcome gave it for that id: without the key the id is not granted (a new one is).
+   */
+  resume: v.exactOptional(
+    optionalFields({
+      peerId: v.exactOptional(PeerIdSchema),
+      key: v.exactOptional(ResumeKeySchema),
+    }),
+  ),
 });
 
 /** Everything a client may send to the signaling server. */
@@ -158,6 +172,8 @@ export const WelcomeSchema = v.strictObject({
   protocol: ProtocolVersionSchema,
   /** The id this peer is known by; equal to resume.peerId when the server granted it. */
   peerId: PeerIdSchema,
+  /** The key that resumes this id later (hello.resume.key); kept by the peer, never shown. */
+  resumeKey: v.exactOptional(ResumeKeySchema),
   room: RoomNameSchema,
   config: RoomConfigSchema,
   /**

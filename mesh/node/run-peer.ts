@@ -43,6 +43,8 @@ const { values } = parseArgs({
     'max-steps': { type: 'string' },
     'state-dir': { type: 'string' },
     'resume-id': { type: 'string' },
+    /** The key the welcome gave with that id (its 'joined' event's resumeKey). */
+    'resume-key': { type: 'string' },
     events: { type: 'string' },
     'test-samples': { type: 'string' },
     /** Benchmarks: evaluate on the test split every so many seconds (PeerOptions.testEveryMs). */
@@ -105,6 +107,7 @@ const peer = createPeer({
   ...(values.site === undefined ? {} : { site: values.site }),
   ...(config === undefined ? {} : { config }),
   ...(values['resume-id'] === undefined ? {} : { resumePeerId: values['resume-id'] }),
+  ...(values['resume-key'] === undefined ? {} : { resumeKey: values['resume-key'] }),
   emulation: {
     slowdown,
     ...(uplinkMbps === undefined ? {} : { uplinkBps: uplinkMbps * 1e6 }),
