@@ -5,13 +5,15 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinTask } from '../core';
+import { startSignalingServer } from '../signaling';
 import { encodeCheckpoint } from '../worker/checkpoint';
 import { loadNodeData } from '../worker/node';
 import { createTrainer, type Trainer } from '../worker/trainer';
@@ -289,3 +291,55 @@ const twelveFeatures = {
     ],
   },
 };
+
+describe('dlion kiosk --model FILE --data DIR', () => {
+  it("derives the room's task from the model and the folder (labels from the subfolders, sorted) and trains", async () => {
+    const server = await startSignalingServer({ port: 0, host: '127.0.0.1', log: () => {} });
+    const dir = tempDir();
+    // Three labels as folders of PNG files: a bright band in another third of the image each.
+    const data = join(dir, 'photos');
+    const labels = ['top', 'middle', 'bottom'];
+    for (const [k, label] of labels.entries()) {
+      mkdirSync(join(data, label), { recursive: true });
+      for (let i = 0; i < 30; i++) {
+        const pixels = Buffer.alloc(28 * 28, 20 + i);
+        for (let y = k * 9; y < k * 9 + 9; y++) pixels.fill(230 - i, y * 28, y * 28 + 28);
+        const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+          .png()
+          .toBuffer();
+        writeFileSync(join(data, label, `${i}.png`), png);
+      }
+    }
+    const model = {
+      class_name: 'Sequential',
+      config: {
+        name: 's',
+        layers: [
+          { class_name: 'Flatten', config: { name: 'f', batch_input_shape: [null, 28, 28, 1] } },
+          { class_name: 'Dense', config: { name: 'd', units: 3, activation: 'softmax' } },
+        ],
+      },
+    };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ modelTopology: model }));
+    const k = spawnKiosk([
+      ...['--server', `http://127.0.0.1:${server.port}`, '--room', 'photos', '--name', 'box'],
+      ...['--model', join(dir, 'model.json'), '--data', data, '--backend', 'cpu'],
+      ...['--max-steps', '12', '--progress-every', '4'],
+    ]);
+    try {
+      expect(await k.exited).toBe(0);
+      expect(k.lines.find((l) => l.type === 'data')).toMatchObject({
+        layout: 'images',
+        labels: ['bottom', 'middle', 'top'],
+      });
+      expect(k.lines.find((l) => l.type === 'model')).toMatchObject({ labels: 3 });
+      const progress = k.lines.filter((l) => l.type === 'progress');
+      expect(progress.length).toBeGreaterThan(0);
+      expect(progress.every((l) => Number.isFinite(l.loss as number))).toBe(true);
+      expect(k.lines.find((l) => l.type === 'exit')?.step).toBe(12);
+    } finally {
+      if (k.process.exitCode === null) k.process.kill('SIGKILL');
+      await server.close();
+    }
+  }, 120_000);
+});
