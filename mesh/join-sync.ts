@@ -22,6 +22,8 @@ const PARAMS_TIMEOUT_MS = 60_000;
 const ASK_AGAIN_MS = 10_000;
 /** Sources asked at most. */
 export const JOIN_SOURCES = 3;
+/** Times one source is asked at most, when there is nobody new to ask. */
+const JOIN_ASKS = 3;
 
 /** The median of `xs` (the lower middle one of an even count); undefined for none. */
 const medianOf = (xs: number[]): number | undefined =>
@@ -57,8 +59,16 @@ export async function joinSync(ctx: PeerContext): Promise<void> {
         }
       }
       const live = [...asked.values()].filter((a) => a.state !== 'gave-up').length;
-      for (const r of ahead.filter((r) => !asked.has(r.id)).slice(0, JOIN_SOURCES - live)) {
-        asked.set(r.id, { atMs: now, state: 'waiting' });
+      // With nobody new to ask, a source whose answer did not come is asked again: a request
+      // can be refused (the source's rate limit, its queue to us still full from the link's
+      // first updates) or lost, and one silent round left a joiner with nothing.
+      const fresh = ahead.filter((r) => !asked.has(r.id));
+      const again = ahead.filter((r) => {
+        const a = asked.get(r.id);
+        return a !== undefined && a.state === 'gave-up' && a.asks < JOIN_ASKS;
+      });
+      for (const r of (fresh.length > 0 ? fresh : again).slice(0, JOIN_SOURCES - live)) {
+        asked.set(r.id, { atMs: now, state: 'waiting', asks: (asked.get(r.id)?.asks ?? 0) + 1 });
         r.session.sendControl({ type: 'mesh/dkt-request', step: s.stepIndex, purpose: 'join' });
         log('info', 'joining a running mesh: asking for its parameters', { from: r.id });
         deadline = Math.max(deadline, now + PARAMS_TIMEOUT_MS);

@@ -71,6 +71,8 @@ export interface ParamsRequest {
 export interface JoinAsk {
   readonly atMs: number;
   state: 'waiting' | 'answered' | 'gave-up';
+  /** How many times this source was asked (at most JOIN_ASKS). */
+  readonly asks: number;
 }
 
 /** Parameters that arrived as asked, waiting for the loop (or join sync) to take them. */
